@@ -1,0 +1,177 @@
+//! ed25519 key files.
+//!
+//! Private keys are PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), created with mode 0600
+//! and never over an existing file; public keys are SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use weightseal_verifier::PublicKey;
+
+/// An ed25519 signing key (zeroized on drop).
+pub use ed25519_dalek::SigningKey;
+
+/// Why a key file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The file already exists; keys are never overwritten.
+    #[error("{path} already exists; refusing to overwrite a key (move it away or choose another --out)")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// I/O failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not an ed25519 private key in PKCS#8 PEM form.
+    #[error("{path} is not an ed25519 private key in PEM (PKCS#8) form: {reason}")]
+    NotPrivateKey {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The private key file can be read by other users.
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {}`", path.display())]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// Encoding failed (should not happen).
+    #[error("cannot encode key: {0}")]
+    Encode(String),
+    /// The operating system's random source failed.
+    #[error("cannot read the system random source: {0}")]
+    Random(String),
+}
+
+/// A fresh key from the operating system's random source.
+pub fn generate_keypair() -> Result<SigningKey, KeyFileError> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut()).map_err(|e| KeyFileError::Random(e.to_string()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The public key file written beside a private key: `KEY.pub`.
+pub fn public_key_path(private: &Path) -> PathBuf {
+    let mut name = private.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".pub");
+    private.with_file_name(name)
+}
+
+fn create_new(path: &Path, mode: u32, contents: &[u8]) -> Result<(), KeyFileError> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                KeyFileError::Exists { path: path.into() }
+            } else {
+                KeyFileError::Io {
+                    path: path.into(),
+                    source,
+                }
+            }
+        })?;
+    let io = |source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    };
+    // `mode` is filtered by the umask on creation; set it exactly.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Writes `KEY` (private, mode 0600) and `KEY.pub` (public, mode 0644). Refuses to
+/// overwrite either.
+pub fn write_keypair(key: &SigningKey, private_path: &Path) -> Result<PathBuf, KeyFileError> {
+    let public_path = public_key_path(private_path);
+    for p in [private_path, public_path.as_path()] {
+        if p.exists() {
+            return Err(KeyFileError::Exists { path: p.into() });
+        }
+    }
+    let private_pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| KeyFileError::Encode(e.to_string()))?;
+    let public_pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| KeyFileError::Encode(e.to_string()))?;
+    create_new(private_path, 0o600, private_pem.as_bytes())?;
+    create_new(&public_path, 0o644, public_pem.as_bytes())?;
+    Ok(public_path)
+}
+
+/// Reads a PKCS#8 PEM private key. Refuses a file other users can read.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+    let io = |source| KeyFileError::Io {
+        path: path.into(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::InsecurePermissions {
+            path: path.into(),
+            mode,
+        });
+    }
+    if meta.len() > 64 * 1024 {
+        return Err(KeyFileError::NotPrivateKey {
+            path: path.into(),
+            reason: format!("{} bytes is far too large for a PEM key", meta.len()),
+        });
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+    SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| KeyFileError::NotPrivateKey {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The verifier-side view of a signing key.
+pub fn public_key_of(key: &SigningKey) -> PublicKey {
+    PublicKey::from_verifying_key(key.verifying_key())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygen_round_trip_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.key");
+        let key = generate_keypair().unwrap();
+        let pub_path = write_keypair(&key, &path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let back = read_signing_key(&path).unwrap();
+        assert_eq!(back.to_bytes(), key.to_bytes());
+        let public = PublicKey::from_pem_file(&pub_path).unwrap();
+        assert_eq!(public.id(), public_key_of(&key).id());
+        // Never overwritten.
+        assert!(matches!(write_keypair(&key, &path), Err(KeyFileError::Exists { .. })));
+        // Group-readable private keys are refused.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            read_signing_key(&path),
+            Err(KeyFileError::InsecurePermissions { .. })
+        ));
+    }
+}

@@ -1,0 +1,110 @@
+//! Memory-mapped reading and hashing: the crate's only `unsafe`.
+//!
+//! Why mmap: hashing a multi-gigabyte weight file through `read` copies every byte
+//! into a buffer first; hashing the page cache in place is what lets signing and
+//! verifying run at `b3sum` speed (spec target: within 10% of it).
+//!
+//! SAFETY, and what keeps it sound:
+//! - `Mmap::map` is unsafe because the mapped bytes can change, or vanish, if another
+//!   process writes or truncates the file while it is mapped. Rust assumes a `&[u8]` is
+//!   immutable while borrowed, so a mapped slice is only "sound" under the assumption
+//!   that nobody modifies the file concurrently.
+//! - This module therefore never lets a mapped slice leave it. Callers get owned
+//!   copies ([`MappedFile::copy`]) or digests ([`MappedFile::hash`]); the borrow lives
+//!   only inside those two functions, where the bytes are treated as untrusted input
+//!   that may be garbage. A concurrent writer can make us compute a digest of a mix of
+//!   old and new bytes; for verification that yields a mismatch (fail closed), and for
+//!   signing the signer signs what it read — the same outcome as a racing `read`.
+//! - What mmap cannot defend against: if the file is truncated while mapped, touching
+//!   the lost pages raises SIGBUS and the process dies. That is a crash, not a silent
+//!   acceptance, and `b3sum` has the same property; runtimes that must survive it use
+//!   [`crate::SignedModel::read_tensor_into`], which reads with `pread` instead.
+//! - Parsers never run on mapped memory: headers are copied out first, then parsed
+//!   and hashed from the same copy, so the bytes parsed are the bytes hashed.
+#![allow(unsafe_code)] // reason: memory-mapping files; see the SAFETY notes above.
+
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::digest::Digest;
+
+/// Chunks at least this large are hashed with BLAKE3's multi-threaded update: below it,
+/// the fork-join overhead outweighs the gain and chunk-level parallelism suffices.
+const PARALLEL_HASH_THRESHOLD: u64 = 1 << 20;
+
+/// A read-only mapping of a whole file.
+#[derive(Debug)]
+pub(crate) struct MappedFile {
+    // `None` for empty files, which cannot be mapped.
+    map: Option<Mmap>,
+    len: u64,
+}
+
+impl MappedFile {
+    /// Maps `file`, which the caller has already checked is a regular file.
+    pub(crate) fn map(file: &File) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        if len == 0 {
+            return Ok(MappedFile { map: None, len });
+        }
+        // SAFETY: see the module documentation: the mapping is private to this module
+        // and only read through `copy` and `hash`, which tolerate changing bytes.
+        let map = unsafe { MmapOptions::new().map(file)? };
+        Ok(MappedFile { map: Some(map), len })
+    }
+
+    /// The file's length when it was mapped.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn slice(&self, range: Range<u64>) -> Option<&[u8]> {
+        let start = usize::try_from(range.start).ok()?;
+        let end = usize::try_from(range.end).ok()?;
+        match &self.map {
+            Some(map) => map.get(start..end),
+            None if start == 0 && end == 0 => Some(&[]),
+            None => None,
+        }
+    }
+
+    /// An owned copy of `range`, or `None` if it lies outside the file.
+    pub(crate) fn copy(&self, range: Range<u64>) -> Option<Vec<u8>> {
+        self.slice(range).map(<[u8]>::to_vec)
+    }
+
+    /// BLAKE3 of `range`, or `None` if it lies outside the file.
+    pub(crate) fn hash(&self, range: Range<u64>) -> Option<Digest> {
+        let bytes = self.slice(range)?;
+        if bytes.len() as u64 >= PARALLEL_HASH_THRESHOLD {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_rayon(bytes);
+            Some(Digest::from_bytes(*hasher.finalize().as_bytes()))
+        } else {
+            Some(Digest::of(bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn boundaries() {
+        for len in [0usize, 1, 1023, 1024, 1025, (1 << 20) - 1, 1 << 20, (1 << 20) + 1] {
+            let mut f = tempfile::tempfile().unwrap();
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            f.write_all(&data).unwrap();
+            let m = MappedFile::map(&f).unwrap();
+            assert_eq!(m.len(), len as u64);
+            assert_eq!(m.hash(0..len as u64), Some(Digest::of(&data)));
+            assert_eq!(m.copy(0..len as u64).as_deref(), Some(&data[..]));
+            assert_eq!(m.hash(0..len as u64 + 1), None);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Hashing files into manifest entries: used to sign, to `check` unsigned models, and to
+//! `diff` folders. (Verifying a signed model does not parse anything: it hashes the
+//! byte ranges the trusted manifest names; see `verify.rs`.)
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::digest::Digest;
+use crate::format::gguf::{self, GgufError};
+use crate::format::safetensors::{self as st, SafetensorsError};
+use crate::format::{kind_for_path, raw_layout, Layout, DEFAULT_RAW_CHUNK_SIZE};
+use crate::manifest::{ChunkRole, FileEntry, FileKind};
+use crate::mapped::MappedFile;
+use crate::walk::{walk_folder, FoundFile, IgnoreRules, WalkError};
+
+/// GGUF headers hold the tokenizer vocabulary; real ones reach tens of MB. Past this we
+/// refuse rather than copy without bound.
+const MAX_GGUF_HEADER_BYTES: u64 = 512 << 20;
+
+/// Receives the number of bytes hashed as work proceeds (for progress bars). Must be
+/// cheap and thread-safe: it is called from the hashing threads.
+pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// Options for hashing files.
+#[derive(Clone, Copy)]
+pub struct ScanOptions<'a> {
+    /// Chunk size for raw files.
+    pub raw_chunk_size: u64,
+    /// Progress callback.
+    pub progress: Option<ProgressFn<'a>>,
+}
+
+impl std::fmt::Debug for ScanOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanOptions")
+            .field("raw_chunk_size", &self.raw_chunk_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ScanOptions<'_> {
+    fn default() -> Self {
+        ScanOptions {
+            raw_chunk_size: DEFAULT_RAW_CHUNK_SIZE,
+            progress: None,
+        }
+    }
+}
+
+/// Why a file or folder could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// Listing the folder failed or found something refused.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    /// Reading a file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A symlink was given where a file was expected.
+    #[error("{path} is a symbolic link; weightseal refuses symlinks")]
+    Symlink {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Not a regular file.
+    #[error("{path} is not a regular file")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A `.safetensors` file that is not valid safetensors.
+    #[error("{path}: not a valid safetensors file: {source}")]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: SafetensorsError,
+    },
+    /// A `.gguf` file that is not valid GGUF.
+    #[error("{path}: not a valid GGUF file: {source}")]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: GgufError,
+    },
+    /// The file changed size while it was being read.
+    #[error("{path} changed while being read")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The raw chunk size is zero.
+    #[error("the raw chunk size must be above zero")]
+    ZeroChunkSize,
+}
+
+/// Opens a path for reading without following a final symlink and without blocking on
+/// a FIFO, and checks it is a regular file.
+pub(crate) fn open_regular(path: &Path) -> Result<File, ScanError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| {
+            if source.raw_os_error() == Some(libc::ELOOP) {
+                ScanError::Symlink {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ScanError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+    let meta = file.metadata().map_err(|source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(ScanError::NotRegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
+}
+
+/// Splits a mapped file into chunks according to `kind`.
+pub(crate) fn layout_of(
+    map: &MappedFile,
+    kind: FileKind,
+    path: &Path,
+    raw_chunk_size: u64,
+) -> Result<Layout, ScanError> {
+    match kind {
+        FileKind::Raw => Ok(raw_layout(map.len(), raw_chunk_size)),
+        FileKind::Safetensors => st::layout(map).map_err(|source| ScanError::Safetensors {
+            path: path.to_path_buf(),
+            source,
+        }),
+        FileKind::Gguf => gguf_layout(map).map_err(|source| ScanError::Gguf {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
+    let size = map.len();
+    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more.
+    let mut want = size.min(1 << 20);
+    loop {
+        let prefix = map.copy(0..want).unwrap_or_default();
+        match gguf::parse_header(&prefix, size) {
+            Ok(parsed) => {
+                let header_len = parsed.data_start;
+                let header = map.copy(0..header_len).unwrap_or_default();
+                let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
+                chunks.extend(
+                    parsed
+                        .tensors
+                        .into_iter()
+                        .map(|t| (ChunkRole::Tensor(t.name), t.offset..t.offset + t.chunk_len)),
+                );
+                return Ok(Layout {
+                    chunks,
+                    header: Some(header),
+                });
+            }
+            Err(GgufError::NeedMore { at_least }) => {
+                let next = at_least.max(want.saturating_mul(2)).min(size);
+                if next <= want || next > MAX_GGUF_HEADER_BYTES {
+                    return Err(GgufError::LimitExceeded {
+                        what: "header size",
+                        value: at_least,
+                        limit: MAX_GGUF_HEADER_BYTES,
+                    });
+                }
+                want = next;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Hashes one file (`rel` is its manifest path).
+pub fn scan_file(path: &Path, rel: &str, options: ScanOptions<'_>) -> Result<FileEntry, ScanError> {
+    if options.raw_chunk_size == 0 {
+        return Err(ScanError::ZeroChunkSize);
+    }
+    let file = open_regular(path)?;
+    let map = MappedFile::map(&file).map_err(|source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let kind = kind_for_path(rel);
+    let layout = layout_of(&map, kind, path, options.raw_chunk_size)?;
+    let digests = hash_chunks(&map, &layout, options.progress).ok_or_else(|| ScanError::Changed {
+        path: path.to_path_buf(),
+    })?;
+    let chunks = layout
+        .chunks
+        .into_iter()
+        .zip(digests)
+        .map(|((role, range), digest)| (role, range.end - range.start, digest))
+        .collect();
+    let chunk_size = (kind == FileKind::Raw).then_some(options.raw_chunk_size);
+    Ok(FileEntry::new(rel.to_string(), kind, chunk_size, chunks))
+}
+
+/// Hashes every chunk in parallel; the header chunk from its parsed copy.
+fn hash_chunks(map: &MappedFile, layout: &Layout, progress: Option<ProgressFn<'_>>) -> Option<Vec<Digest>> {
+    layout
+        .chunks
+        .par_iter()
+        .enumerate()
+        .map(|(i, (_, range)): (usize, &(ChunkRole, Range<u64>))| {
+            let digest = match (&layout.header, i) {
+                (Some(header), 0) => Some(Digest::of(header)),
+                _ => map.hash(range.clone()),
+            };
+            if let Some(report) = progress {
+                report(range.end - range.start);
+            }
+            digest
+        })
+        .collect()
+}
+
+/// Hashes listed files (in parallel across files and chunks).
+pub fn scan_files(files: &[FoundFile], options: ScanOptions<'_>) -> Result<Vec<FileEntry>, ScanError> {
+    files.par_iter().map(|f| scan_file(&f.path, &f.rel, options)).collect()
+}
+
+/// Walks `root` and hashes every file that is not ignored or excluded.
+pub fn scan_folder(
+    root: &Path,
+    ignore: &IgnoreRules,
+    exclude: &[PathBuf],
+    options: ScanOptions<'_>,
+) -> Result<Vec<FileEntry>, ScanError> {
+    let files = walk_folder(root, ignore, exclude)?;
+    scan_files(&files, options)
+}
