@@ -1,6 +1,8 @@
 //! Library-level round trips on the reference fixtures (written by Python safetensors
 //! and llama.cpp's gguf writer, not by this project).
 
+#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+
 use std::path::{Path, PathBuf};
 
 use weightseal_signer::{build_manifest, generate_keypair, sign_manifest_bytes, ManifestOptions};

@@ -457,6 +457,8 @@ pub struct SignedModel {
 
 /// One chunk to hash: which file, which chunk of it.
 type ChunkRef = (usize, usize);
+/// A hashed chunk: file index, chunk index, digest of the bytes on disk.
+type HashedChunk = (usize, usize, Digest);
 
 impl SignedModel {
     /// The trusted manifest.
@@ -535,7 +537,7 @@ impl SignedModel {
         for &(f, c) in wanted {
             by_file.entry(f).or_default().push(c);
         }
-        let results: Vec<Result<Vec<(usize, usize, Digest)>, VerifyError>> = by_file
+        let results: Vec<Result<Vec<HashedChunk>, VerifyError>> = by_file
             .into_par_iter()
             .map(|(fi, chunks)| {
                 let entry = &self.manifest.files[fi];

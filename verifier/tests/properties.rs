@@ -1,6 +1,8 @@
 //! Property tests: chunks tile every file exactly, and any single changed byte anywhere
 //! in a signed model is detected by full verification.
 
+#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 use weightseal_verifier::scan::{scan_file, scan_folder, ScanOptions};

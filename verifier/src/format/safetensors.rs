@@ -116,8 +116,11 @@ pub(crate) fn layout(map: &MappedFile) -> Result<Layout, SafetensorsError> {
     })
 }
 
-/// Parses the JSON header; returns (name, data range) in offset order and the data length.
-pub(crate) fn parse_header(json: &[u8]) -> Result<(Vec<(String, std::ops::Range<u64>)>, u64), SafetensorsError> {
+/// Tensor names with their ranges inside the data section, in offset order.
+pub(crate) type TensorRanges = Vec<(String, std::ops::Range<u64>)>;
+
+/// Parses the JSON header; returns the tensors and the data section's length.
+pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), SafetensorsError> {
     if let Err(e) = std::str::from_utf8(json) {
         return Err(SafetensorsError::HeaderNotUtf8 {
             offset: 8 + e.valid_up_to() as u64,
