@@ -2,13 +2,17 @@
 //!
 //! Private keys are PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), created with mode 0600
 //! and never over an existing file; public keys are SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+//!
+//! Private keys are written as PKCS#8 *v1* (RFC 5208: the seed only). The v2 form
+//! (RFC 5958, seed plus public key) is refused by OpenSSL 3.0's `openssl pkey`, and the
+//! public key is derivable anyway. Both forms are read.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, KeypairBytes};
 use weightseal_verifier::PublicKey;
 
 /// An ed25519 signing key (zeroized on drop).
@@ -91,30 +95,42 @@ fn create_new(path: &Path, mode: u32, contents: &[u8]) -> Result<(), KeyFileErro
         source,
     };
     // `mode` is filtered by the umask on creation; set it exactly.
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    file.write_all(contents).map_err(io)?;
-    file.sync_all().map_err(io)
+    let written = file
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(contents))
+        .and_then(|()| file.sync_all());
+    written.map_err(|e| {
+        // Never leave a partial key file behind.
+        let _ = std::fs::remove_file(path);
+        io(e)
+    })
 }
 
 /// Writes `KEY` (private, mode 0600) and `KEY.pub` (public, mode 0644). Refuses to
-/// overwrite either.
+/// overwrite either, and leaves neither behind if writing the pair fails.
 pub fn write_keypair(key: &SigningKey, private_path: &Path) -> Result<PathBuf, KeyFileError> {
     let public_path = public_key_path(private_path);
     for p in [private_path, public_path.as_path()] {
-        if p.exists() {
+        // symlink_metadata: a dangling symlink also counts as "exists".
+        if std::fs::symlink_metadata(p).is_ok() {
             return Err(KeyFileError::Exists { path: p.into() });
         }
     }
-    let private_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| KeyFileError::Encode(e.to_string()))?;
+    let private_pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|e| KeyFileError::Encode(e.to_string()))?;
     let public_pem = key
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| KeyFileError::Encode(e.to_string()))?;
     create_new(private_path, 0o600, private_pem.as_bytes())?;
-    create_new(&public_path, 0o644, public_pem.as_bytes())?;
+    if let Err(e) = create_new(&public_path, 0o644, public_pem.as_bytes()) {
+        let _ = std::fs::remove_file(private_path);
+        return Err(e);
+    }
     Ok(public_path)
 }
 
@@ -167,6 +183,19 @@ mod tests {
         assert_eq!(public.id(), public_key_of(&key).id());
         // Never overwritten.
         assert!(matches!(write_keypair(&key, &path), Err(KeyFileError::Exists { .. })));
+        // OpenSSL reads both files (where it is installed).
+        if std::process::Command::new("openssl").arg("version").output().is_ok() {
+            let private_ok = std::process::Command::new("openssl")
+                .args(["pkey", "-noout", "-in"])
+                .arg(&path)
+                .status();
+            assert!(private_ok.unwrap().success(), "openssl refused the private key");
+            let public_ok = std::process::Command::new("openssl")
+                .args(["pkey", "-pubin", "-noout", "-in"])
+                .arg(&pub_path)
+                .status();
+            assert!(public_ok.unwrap().success(), "openssl refused the public key");
+        }
         // Group-readable private keys are refused.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         assert!(matches!(

@@ -60,7 +60,7 @@ pub enum SignError {
     #[error(transparent)]
     SignatureFile(#[from] SignatureFileError),
     /// Co-signing: the model does not match the existing signature file.
-    #[error("the model does not match the existing signature file: {0}")]
+    #[error("the model does not match the existing signature file")]
     Verify(#[from] VerifyError),
     /// Co-signing: an existing signature does not verify.
     #[error("existing signature by {key_id} does not verify; refusing to co-sign an altered signature file")]

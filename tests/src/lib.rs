@@ -1,1 +1,358 @@
+//! Shared helpers for the end-to-end tests: the `weightseal` binary, fixtures, running
+//! commands, and tampering with files.
+//!
+//! The CLI tests run the real binary. `CARGO_BIN_EXE_weightseal` only exists inside the
+//! package that owns the binary, so [`weightseal_bin`] finds it beside the test
+//! executable (same target folder and profile) after asking cargo to bring it up to
+//! date: a stale binary is never tested, and a plain `cargo test -p weightseal-e2e` from
+//! a clean clone works too. `WEIGHTSEAL_BIN=/path/to/weightseal` overrides all of this.
+//!
+//! These helpers panic on anything unexpected: they only serve tests.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+use std::ffi::OsStr;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use weightseal_verifier::{Chunk, Manifest, SignatureFile, Verifier};
+
+/// The fixtures folder (`tests/fixtures`): real files written by the reference writers.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The fixture model folders.
+pub const FIXTURE_FOLDERS: [&str; 3] = [
+    "safetensors/base-model",
+    "safetensors/derived-model",
+    "safetensors/base-model-resharded",
+];
+
+/// The fixture single weight files.
+pub const FIXTURE_FILES: [&str; 4] = [
+    "safetensors/edge-cases.safetensors",
+    "safetensors/no-tensors.safetensors",
+    "gguf/tiny-llama.gguf",
+    "gguf/tiny-llama-align64.gguf",
+];
+
+/// The five tensors `derived-model` changes relative to `base-model` (sorted).
+pub const DERIVED_CHANGED: [&str; 5] = [
+    "lm_head.weight",
+    "model.layers.1.self_attn.k_proj.weight",
+    "model.layers.1.self_attn.o_proj.weight",
+    "model.layers.1.self_attn.q_proj.weight",
+    "model.layers.1.self_attn.v_proj.weight",
+];
+
+/// Copies a file or folder (recursively) to `dest`.
+pub fn copy_tree(src: &Path, dest: &Path) {
+    let meta = std::fs::symlink_metadata(src).unwrap();
+    if meta.is_dir() {
+        std::fs::create_dir_all(dest).unwrap();
+        for entry in std::fs::read_dir(src).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &dest.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(src, dest).unwrap();
+    }
+}
+
+/// Copies fixture `rel` (file or folder) into `dir`, keeping its file name; returns the copy.
+pub fn copy_fixture(rel: &str, dir: &Path) -> PathBuf {
+    let src = fixtures().join(rel);
+    let dest = dir.join(src.file_name().unwrap());
+    copy_tree(&src, &dest);
+    dest
+}
+
+fn profile_for(dir_name: &str) -> &str {
+    match dir_name {
+        "debug" => "test",
+        other => other,
+    }
+}
+
+fn locate_or_build() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEIGHTSEAL_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut profile_dir = exe.parent().unwrap().to_path_buf();
+    if profile_dir.ends_with("deps") {
+        profile_dir.pop();
+    }
+    let bin = profile_dir.join(format!("weightseal{}", std::env::consts::EXE_SUFFIX));
+    let profile = profile_for(profile_dir.file_name().and_then(OsStr::to_str).unwrap_or("debug"));
+    // target/<profile>, or target/<triple>/<profile> when cross-compiling.
+    let mut target_dir = profile_dir.parent().unwrap().to_path_buf();
+    let mut triple = None;
+    if !target_dir.join("CACHEDIR.TAG").exists() {
+        if let Some(parent) = target_dir.parent().filter(|p| p.join("CACHEDIR.TAG").exists()) {
+            triple = target_dir.file_name().map(OsStr::to_os_string);
+            target_dir = parent.to_path_buf();
+        }
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "weightseal-signer",
+            "--bin",
+            "weightseal",
+            "--profile",
+            profile,
+        ])
+        .arg("--manifest-path")
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .stdin(Stdio::null());
+    if let Some(t) = triple {
+        build.arg("--target").arg(t);
+    }
+    match build.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!(
+            "note: building weightseal failed ({s}); using {} if it exists",
+            bin.display()
+        ),
+        Err(e) => eprintln!("note: cannot run cargo ({e}); using {} if it exists", bin.display()),
+    }
+    assert!(
+        bin.is_file(),
+        "the weightseal binary is not at {}; build it (cargo build -p weightseal-signer) or set WEIGHTSEAL_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// The `weightseal` binary, built (once per test process) if needed.
+pub fn weightseal_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(locate_or_build)
+}
+
+/// What a run of `weightseal` produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line (for messages).
+    pub args: Vec<String>,
+    /// The exit status (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "weightseal {}\n--- exit status {}\n--- stdout:\n{}--- stderr:\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Asserts the exit status.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, expected, "unexpected exit status:\n{}", self.describe());
+        self
+    }
+
+    /// Asserts exit status 0.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// Asserts stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts stderr does not contain `needle`.
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts stdout contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.describe()))
+    }
+}
+
+/// Runs `weightseal ARGS` (with `--no-progress`-equivalent: stderr is a pipe). Asserts it
+/// did not panic or die by a signal, and printed each error once.
+pub fn weightseal<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let out = Command::new(weightseal_bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run {
+        args: args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(run.code >= 0, "killed by a signal:\n{}", run.describe());
+    assert!(!run.stderr.contains("panicked"), "panicked:\n{}", run.describe());
+    assert!(
+        run.stderr.lines().filter(|l| l.starts_with("error:")).count() <= 1,
+        "more than one error printed:\n{}",
+        run.describe()
+    );
+    run
+}
+
+/// A key pair made with `weightseal keygen`.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// The private key file.
+    pub private: PathBuf,
+    /// The public key file (`KEY.pub`).
+    pub public: PathBuf,
+    /// The key id (hex), as `keygen --json` printed it.
+    pub id: String,
+}
+
+/// `weightseal keygen --out DIR/NAME --json`.
+pub fn keygen(dir: &Path, name: &str) -> Key {
+    let private = dir.join(name);
+    let run = weightseal([
+        OsStr::new("keygen"),
+        OsStr::new("--out"),
+        private.as_os_str(),
+        OsStr::new("--json"),
+    ]);
+    run.ok();
+    let json = run.json();
+    let mut public = private.clone().into_os_string();
+    public.push(".pub");
+    Key {
+        private,
+        public: PathBuf::from(public),
+        id: json["key_id"].as_str().unwrap().to_string(),
+    }
+}
+
+/// `weightseal sign MODEL --key KEY EXTRA...`, asserting success; returns its JSON.
+pub fn sign(model: &Path, key: &Key, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "sign".into(),
+        model.as_os_str().to_os_string(),
+        "--key".into(),
+        key.private.as_os_str().to_os_string(),
+        "--json".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.into()));
+    let run = weightseal(&args);
+    run.ok();
+    run.json()
+}
+
+/// `weightseal verify MODEL --trusted-key KEY.pub EXTRA...`.
+pub fn verify(model: &Path, key: &Key, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "verify".into(),
+        model.as_os_str().to_os_string(),
+        "--trusted-key".into(),
+        key.public.as_os_str().to_os_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.into()));
+    weightseal(&args)
+}
+
+/// The default signature file of a model (as the CLI picks it).
+pub fn default_sig(model: &Path) -> PathBuf {
+    weightseal_verifier::default_signature_path(model)
+}
+
+/// Decodes a signature file and its manifest (no trust decision).
+pub fn read_sig(path: &Path) -> (SignatureFile, Manifest) {
+    let sig = Verifier::read_signature_file(path).unwrap();
+    let manifest = sig.manifest().unwrap();
+    (sig, manifest)
+}
+
+/// The chunk of `file` in the signed manifest: a tensor by name, or the header (`None`).
+pub fn chunk(sig: &Path, file: &str, tensor: Option<&str>) -> Chunk {
+    let (_, manifest) = read_sig(sig);
+    let entry = manifest
+        .file(file)
+        .unwrap_or_else(|| panic!("{file} is not in the manifest"));
+    entry
+        .chunks
+        .iter()
+        .find(|c| match tensor {
+            Some(name) => c.tensor_name() == Some(name),
+            None => c.role == weightseal_verifier::ChunkRole::Header,
+        })
+        .unwrap_or_else(|| panic!("no chunk {tensor:?} in {file}"))
+        .clone()
+}
+
+/// Flips bit `bit` of the byte at `offset`, in place.
+pub fn flip_bit(path: &Path, offset: u64, bit: u8) {
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, offset).unwrap();
+    b[0] ^= 1 << bit;
+    file.write_all_at(&b, offset).unwrap();
+}
+
+/// The position of `needle` in `haystack`.
+pub fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `program` can be run (for optional checks such as `openssl`).
+pub fn have_program(program: &str) -> bool {
+    Command::new(program)
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -267,7 +267,8 @@ pub struct Verifier {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Coverage {
-    /// Every signed file, and no unsigned file beside them.
+    /// Every signed file, and no unsigned file beside them — unless the verifier was
+    /// built with the unsafe opt-out (see [`Verified::unsigned_files_allowed`]).
     Everything,
     /// Only these files (a single file verified on its own).
     Files(Vec<String>),
@@ -284,9 +285,16 @@ pub struct Verified {
     coverage: Coverage,
     bytes_verified: u64,
     name: Option<String>,
+    unsigned_files_allowed: bool,
 }
 
 impl Verified {
+    /// True when the verifier ignored unsigned files beside the signed ones
+    /// ([`VerifierBuilder::allow_unsigned_files_unsafe`]): the folder may hold files
+    /// nobody signed.
+    pub fn unsigned_files_allowed(&self) -> bool {
+        self.unsigned_files_allowed
+    }
     /// The digest of the manifest that was verified.
     pub fn manifest_digest(&self) -> Digest {
         self.manifest_digest
@@ -481,6 +489,7 @@ impl SignedModel {
             coverage,
             bytes_verified,
             name: self.manifest.name.clone(),
+            unsigned_files_allowed: self.allow_unsigned_files,
         }
     }
 

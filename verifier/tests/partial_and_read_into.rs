@@ -171,5 +171,9 @@ fn unsigned_extra_file_fails_unless_the_unsafe_opt_out_is_chosen() {
         .allow_unsigned_files_unsafe()
         .build()
         .unwrap();
-    lenient.open(dir.path(), &sig).unwrap().verify_all(None).unwrap();
+    let proof = lenient.open(dir.path(), &sig).unwrap().verify_all(None).unwrap();
+    assert!(
+        proof.unsigned_files_allowed(),
+        "the proof must say the unsafe opt-out was used"
+    );
 }
