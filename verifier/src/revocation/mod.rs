@@ -1,4 +1,25 @@
-//! Revocation: the transparency log that carries revocation entries (spec/revocation.md).
+//! Revocation (spec/revocation.md): signed revocation entries in an append-only Merkle
+//! log, signed checkpoints and snapshots, and the client that syncs them into a local
+//! state and answers "is this model revoked?" offline.
+//!
+//! * [`entry`]: entries and signed entries (the log leaves), submissions.
+//! * [`policy`]: which issuers a log accepts and what each may revoke.
+//! * [`merkle`], [`note`]: RFC 6962 hashing and proofs; C2SP signed notes and checkpoints.
+//! * [`snapshot`]: the signed snapshot (version, expiry) and checkpoint helpers.
+//! * [`tile`]: publication paths, entry tiles, proof and API documents.
+//! * [`state`]: the client state folder, sync rules and lookups.
+//! * [`bundle`]: offline bundles for air-gapped machines.
+//! * `client` (feature `client`): HTTP source and submission.
 
+pub mod bundle;
+#[cfg(feature = "client")]
+pub mod client;
+pub mod entry;
 pub mod merkle;
 pub mod note;
+pub mod policy;
+pub mod snapshot;
+pub mod state;
+#[doc(hidden)]
+pub mod testing;
+pub mod tile;

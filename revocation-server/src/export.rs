@@ -1,0 +1,106 @@
+//! `weightseal-server export DIR`: the whole publication as static files with the live
+//! server's GET paths, so any static host or CDN can serve it.
+//!
+//! Written: `v1/entries/{k}` for every full tile, `v1/entries/{k}.p/{w}` for the partial last
+//! tile, `v1/proof/consistency/{old}/{size}` for every `old` below the size that is a multiple
+//! of 256 and for the 256 sizes just below it, then `v1/checkpoint` and last `v1/snapshot`.
+//! Every file is written to a temporary name, synced and renamed, so a host serving the folder
+//! while it is re-exported never shows a half-written file, and the snapshot (what clients
+//! read first) is replaced only once everything it points to is there.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use weightseal_verifier::revocation::tile::{consistency_proof_path, tiles_covering, CHECKPOINT_PATH, SNAPSHOT_PATH};
+
+use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};
+
+/// Why the export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Reading the log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Tree size of the exported publication.
+    pub size: u64,
+    /// Snapshot version.
+    pub version: u64,
+    /// Every file written, as the URL path without the leading `/` (e.g. `v1/checkpoint`).
+    pub paths: Vec<String>,
+}
+
+/// The `old` sizes a consistency proof to `size` is exported for.
+pub fn consistency_sizes(size: u64) -> BTreeSet<u64> {
+    let mut olds: BTreeSet<u64> = (0..size).step_by(TILE_WIDTH as usize).collect();
+    olds.extend(size.saturating_sub(TILE_WIDTH)..size);
+    olds
+}
+
+fn write_atomic(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), ExportError> {
+    let path = root.join(rel);
+    let io = |source| ExportError::Io {
+        path: path.clone(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(&path).map_err(|e| io(e.error))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Writes the log's current publication into `dir`.
+pub async fn export(log: &Log, dir: &Path) -> Result<ExportSummary, ExportError> {
+    let published = log.published();
+    let size = published.size;
+    let mut paths = Vec::new();
+    let mut put = |rel: String, bytes: &[u8]| -> Result<(), ExportError> {
+        write_atomic(dir, &rel, bytes)?;
+        paths.push(rel);
+        Ok(())
+    };
+    for tile in tiles_covering(0, size) {
+        let bytes = log
+            .tile(tile.index, tile.width)
+            .await?
+            .ok_or_else(|| LogError::Inconsistent(format!("tile {} is missing", tile.path())))?;
+        put(tile.path(), &bytes)?;
+    }
+    for old in consistency_sizes(size) {
+        match log.consistency_proof(old, size)? {
+            ProofAnswer::Proof(doc) => put(consistency_proof_path(old, size), &doc)?,
+            other => {
+                return Err(LogError::Inconsistent(format!("no consistency proof {old}..{size}: {other:?}")).into());
+            }
+        }
+    }
+    put(CHECKPOINT_PATH.to_owned(), &published.checkpoint)?;
+    put(SNAPSHOT_PATH.to_owned(), &published.snapshot)?;
+    Ok(ExportSummary {
+        size,
+        version: published.version,
+        paths,
+    })
+}

@@ -1,0 +1,90 @@
+//! The seam between the server and the verifier's revocation formats. Every format comes from
+//! [`weightseal_verifier::revocation`] (entry, policy, snapshot, tile); this module only maps
+//! their results onto what the handlers answer.
+
+use std::path::Path;
+
+use weightseal_verifier::revocation::entry::{EntryError, Submission};
+use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
+
+/// Why a submission was refused (maps to the HTTP status and the metrics reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a valid submission / signed entry / authority file (400).
+    Malformed(String),
+    /// The issuer's signature does not verify (400).
+    BadSignature(String),
+    /// The issuer key is not configured (403).
+    UnknownIssuer(String),
+    /// The issuer may not do this (403).
+    OutOfScope(String),
+    /// The entry's time is outside the accepted window (403).
+    Stale(String),
+}
+
+/// A submission that passed decoding, signature and policy.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The exact signed-entry bytes (the log leaf).
+    pub leaf: Vec<u8>,
+    /// The issuer's configured name.
+    pub issuer: String,
+    /// The subject, for logs.
+    pub subject: String,
+    /// The action, for logs.
+    pub action: String,
+}
+
+/// The server's issuer policy (the verifier's [`IssuerPolicy`]).
+#[derive(Debug)]
+pub struct Policy {
+    inner: IssuerPolicy,
+}
+
+impl From<IssuerPolicy> for Policy {
+    fn from(inner: IssuerPolicy) -> Self {
+        Self { inner }
+    }
+}
+
+impl Policy {
+    /// Loads the issuers file (JSON, see spec/revocation.md).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        IssuerPolicy::from_json_file(path)
+            .map(Self::from)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The verifier's policy.
+    pub fn issuer_policy(&self) -> &IssuerPolicy {
+        &self.inner
+    }
+
+    /// Decodes a `POST /v1/submit` body, verifies the entry signature and applies every
+    /// policy rule but replay (the store refuses replays atomically with the append).
+    pub fn check_submission(&self, body: &[u8], now: u64) -> Result<Accepted, Refusal> {
+        let submission = Submission::from_bytes(body).map_err(|e| match e {
+            EntryError::BadSignature { .. } => Refusal::BadSignature(e.to_string()),
+            other => Refusal::Malformed(other.to_string()),
+        })?;
+        let issuer = self
+            .inner
+            .check_submission(&submission.entry, submission.authority.as_deref(), now, |_| false)
+            .map_err(|v| {
+                let message = v.to_string();
+                match v {
+                    PolicyViolation::UnknownIssuer { .. } => Refusal::UnknownIssuer(message),
+                    PolicyViolation::MalformedAuthority { .. } => Refusal::Malformed(message),
+                    PolicyViolation::TooOld { .. } | PolicyViolation::InFuture { .. } => Refusal::Stale(message),
+                    _ => Refusal::OutOfScope(message),
+                }
+            })?;
+        let entry = submission.entry.entry();
+        Ok(Accepted {
+            issuer: issuer.name.clone(),
+            subject: entry.subject.to_string(),
+            action: entry.action.to_string(),
+            leaf: submission.entry.into_bytes(),
+        })
+    }
+}

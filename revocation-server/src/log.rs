@@ -1,0 +1,565 @@
+//! The log as one server replica sees it: the in-memory Merkle tree (caught up from the store),
+//! the current publication (signed checkpoint + snapshot with their ETags), appends and
+//! re-signing through [`Store::commit`], tiles and proofs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::store::{CommitOutcome, Hash, NewEntry, SealFn, SealInput, SnapshotRecord, Store, StoreError};
+use axum::body::Bytes;
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest as _, Sha256};
+use weightseal_verifier::revocation::merkle::{self, MerkleTree};
+use weightseal_verifier::revocation::note::{Checkpoint, NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot};
+use weightseal_verifier::revocation::tile::{encode_tile, proof_to_hex, ConsistencyProofDoc, InclusionProofDoc};
+
+pub use weightseal_verifier::revocation::tile::TILE_WIDTH;
+/// Leaf hashes fetched per query while catching up.
+const CATCH_UP_BATCH: u64 = 50_000;
+/// Full tiles kept encoded in memory (they never change).
+const TILE_CACHE: usize = 4096;
+
+/// Why a log operation failed. Internal: logged, never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored log does not match its signed checkpoint, or another inconsistency.
+    #[error("log is inconsistent: {0}")]
+    Inconsistent(String),
+    /// Signing failed.
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// Settings of a [`Log`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Log origin and note key name.
+    pub origin: String,
+    /// Snapshot lifetime (expires = issued + ttl).
+    pub snapshot_ttl: Duration,
+}
+
+/// The current publication: signed checkpoint and snapshot, and what they commit to.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Snapshot version.
+    pub version: u64,
+    /// Tree size.
+    pub size: u64,
+    /// Root at `size`.
+    pub root: Hash,
+    /// Snapshot issue time (unix seconds).
+    pub issued: u64,
+    /// Snapshot expiry (unix seconds).
+    pub expires: u64,
+    /// The signed checkpoint note.
+    pub checkpoint: Bytes,
+    /// Its ETag.
+    pub checkpoint_etag: String,
+    /// The signed snapshot note.
+    pub snapshot: Bytes,
+    /// Its ETag.
+    pub snapshot_etag: String,
+}
+
+/// A strong ETag for `body`: a quoted SHA-256 prefix.
+pub fn etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+impl Published {
+    fn from_record(r: &SnapshotRecord) -> Self {
+        let checkpoint = Bytes::from(r.checkpoint.clone());
+        let snapshot = Bytes::from(r.snapshot.clone());
+        Self {
+            version: r.version,
+            size: r.size,
+            root: r.root,
+            issued: r.issued,
+            expires: r.expires,
+            checkpoint_etag: etag(&checkpoint),
+            checkpoint,
+            snapshot_etag: etag(&snapshot),
+            snapshot,
+        }
+    }
+}
+
+/// Result of [`Log::append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended and published.
+    New {
+        /// The entry's index.
+        index: u64,
+        /// Its leaf hash.
+        leaf_hash: Hash,
+        /// The new tree size.
+        size: u64,
+    },
+    /// Already in the log; nothing recorded.
+    Duplicate {
+        /// Where it is.
+        index: u64,
+    },
+}
+
+/// Unix seconds now.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One replica's view of the log.
+#[derive(Debug)]
+pub struct Log {
+    store: Arc<dyn Store>,
+    signer: NoteSignerKey,
+    verifier: NoteVerifierKey,
+    options: LogOptions,
+    tree: Arc<RwLock<MerkleTree>>,
+    published: RwLock<Arc<Published>>,
+    /// Serializes this replica's writers (the store serializes replicas).
+    write: tokio::sync::Mutex<()>,
+    tiles: Mutex<HashMap<u64, Bytes>>,
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+fn lock_err<T>(_: T) -> LogError {
+    LogError::Inconsistent("a lock was poisoned".to_owned())
+}
+
+impl Log {
+    /// Loads the tree from the store and checks it against the latest stored checkpoint.
+    /// With `resign`, signs a fresh checkpoint + snapshot over everything (as `serve` does at
+    /// start); without, signs one only when none exists, the stored one does not cover every
+    /// entry, has expired, or is not signed by this key.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        signer: NoteSignerKey,
+        options: LogOptions,
+        resign: bool,
+    ) -> Result<Self, LogError> {
+        if signer.name() != options.origin {
+            return Err(LogError::Sign(format!(
+                "note key name {:?} is not the origin {:?}",
+                signer.name(),
+                options.origin
+            )));
+        }
+        let verifier = signer.verifier_key();
+        let log = Self {
+            store,
+            signer,
+            verifier,
+            options,
+            tree: Arc::new(RwLock::new(MerkleTree::new())),
+            published: RwLock::new(Arc::new(Published::from_record(&SnapshotRecord {
+                version: 0,
+                size: 0,
+                root: merkle::empty_root(),
+                issued: 0,
+                expires: 0,
+                checkpoint: String::new(),
+                snapshot: String::new(),
+            }))),
+            write: tokio::sync::Mutex::new(()),
+            tiles: Mutex::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+        };
+        // Nobody else holds `log` yet: no need for the write lock.
+        let count = log.store.count().await?;
+        log.catch_up(count).await?;
+        let latest = log.store.latest_snapshot().await?;
+        let usable = match &latest {
+            Some(r) => {
+                log.check_record(r)?;
+                r.size == count && r.expires > now_unix() && log.signed_by_us(r)
+            }
+            None => false,
+        };
+        match latest {
+            Some(r) if usable && !resign => log.set_published(&r)?,
+            _ => {
+                log.seal_locked(None).await?;
+            }
+        }
+        Ok(log)
+    }
+
+    /// The log's note verifier key (what clients pin).
+    pub fn verifier_key(&self) -> &NoteVerifierKey {
+        &self.verifier
+    }
+
+    /// The log's public key.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.signer.signing_key().verifying_key()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> &str {
+        &self.options.origin
+    }
+
+    /// The current publication.
+    pub fn published(&self) -> Arc<Published> {
+        match self.published.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set_published(&self, record: &SnapshotRecord) -> Result<(), LogError> {
+        let mut guard = self.published.write().map_err(lock_err)?;
+        if record.version > guard.version {
+            *guard = Arc::new(Published::from_record(record));
+        }
+        Ok(())
+    }
+
+    /// Whether both stored notes verify under this server's key and say what the record says.
+    fn signed_by_us(&self, r: &SnapshotRecord) -> bool {
+        let keys = std::slice::from_ref(&self.verifier);
+        let (Ok(checkpoint), Ok(snapshot)) = (
+            open_checkpoint(r.checkpoint.as_bytes(), keys),
+            Snapshot::open(r.snapshot.as_bytes(), keys),
+        ) else {
+            return false;
+        };
+        snapshot.matches(&checkpoint)
+            && checkpoint.origin == self.options.origin
+            && (
+                snapshot.version,
+                snapshot.size,
+                snapshot.root,
+                snapshot.issued,
+                snapshot.expires,
+            ) == (r.version, r.size, r.root, r.issued, r.expires)
+    }
+
+    /// Checks a stored record against the tree: its root must be the tree's root at its size.
+    fn check_record(&self, r: &SnapshotRecord) -> Result<(), LogError> {
+        let tree = self.tree.read().map_err(lock_err)?;
+        match tree.root_at(r.size) {
+            Some(root) if root == r.root => Ok(()),
+            Some(_) => Err(LogError::Inconsistent(format!(
+                "snapshot {} says the root at size {} is {}, but the stored entries give another root",
+                r.version,
+                r.size,
+                hex::encode(r.root)
+            ))),
+            None => Err(LogError::Inconsistent(format!(
+                "snapshot {} covers {} entries but the store holds only {}",
+                r.version,
+                r.size,
+                tree.len()
+            ))),
+        }
+    }
+
+    /// Reads leaf hashes from the store until the tree holds `target` leaves.
+    async fn catch_up(&self, target: u64) -> Result<(), LogError> {
+        loop {
+            let have = self.tree.read().map_err(lock_err)?.len();
+            if have >= target {
+                return Ok(());
+            }
+            let end = target.min(have.saturating_add(CATCH_UP_BATCH));
+            let leaves = self.store.leaf_hashes(have, end).await?;
+            if leaves.is_empty() {
+                return Err(LogError::Inconsistent(format!(
+                    "the store has no entry {have} but should hold {target}"
+                )));
+            }
+            let mut tree = self.tree.write().map_err(lock_err)?;
+            if tree.len() != have {
+                return Err(LogError::Inconsistent("tree changed while catching up".to_owned()));
+            }
+            for leaf in leaves {
+                tree.push(leaf);
+            }
+        }
+    }
+
+    fn sealer(&self) -> SealFn {
+        let tree = Arc::clone(&self.tree);
+        let signer = self.signer.clone();
+        let origin = self.options.origin.clone();
+        let ttl = self.options.snapshot_ttl.as_secs();
+        Box::new(move |input: SealInput| {
+            let mut tree = tree.write().map_err(|_| "tree lock poisoned".to_owned())?;
+            if tree.len() != input.start {
+                return Err(format!("tree holds {} leaves, expected {}", tree.len(), input.start));
+            }
+            for leaf in input.leaves {
+                tree.push(leaf);
+            }
+            let size = tree.len();
+            let root = tree.root();
+            drop(tree);
+            let checkpoint = Checkpoint {
+                origin: origin.clone(),
+                size,
+                root,
+                extensions: Vec::new(),
+            };
+            let snapshot = Snapshot::for_checkpoint(&checkpoint, input.version, now_unix(), ttl);
+            let (issued, expires) = (snapshot.issued, snapshot.expires);
+            let checkpoint = sign_checkpoint(&checkpoint, &signer).map_err(|e| e.to_string())?;
+            let snapshot = snapshot.sign(&signer).map_err(|e| e.to_string())?;
+            Ok(SnapshotRecord {
+                version: input.version,
+                size,
+                root,
+                issued,
+                expires,
+                checkpoint,
+                snapshot,
+            })
+        })
+    }
+
+    /// Runs one store commit with the write lock held; on failure, drops any leaves the seal
+    /// step pushed so the tree again matches the store.
+    async fn seal_locked(&self, entry: Option<NewEntry>) -> Result<CommitOutcome, LogError> {
+        let known = self.tree.read().map_err(lock_err)?.len();
+        match self.store.commit(entry, known, self.sealer()).await {
+            Ok(outcome) => {
+                if let CommitOutcome::Sealed { record, .. } = &outcome {
+                    self.set_published(record)?;
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.truncate(known)?;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), LogError> {
+        let mut tree = self.tree.write().map_err(lock_err)?;
+        if tree.len() > size {
+            let mut fresh = MerkleTree::new();
+            for i in 0..size {
+                let leaf = tree
+                    .leaf(i)
+                    .ok_or_else(|| LogError::Inconsistent(format!("tree lost leaf {i}")))?;
+                fresh.push(leaf);
+            }
+            *tree = fresh;
+        }
+        Ok(())
+    }
+
+    /// Appends a signed entry (already verified and allowed by policy) and publishes a new
+    /// checkpoint + snapshot covering it. A replay appends nothing.
+    pub async fn append(&self, leaf_bytes: Vec<u8>) -> Result<Appended, LogError> {
+        let leaf_hash = merkle::leaf_hash(&leaf_bytes);
+        if let Some(index) = self.store.find_leaf(&leaf_hash).await? {
+            return Ok(Appended::Duplicate { index });
+        }
+        let entry = NewEntry {
+            leaf_hash,
+            body: leaf_bytes,
+            received_at: i64::try_from(now_unix()).unwrap_or(i64::MAX),
+        };
+        let _guard = self.write.lock().await;
+        match self.seal_locked(Some(entry)).await? {
+            CommitOutcome::Duplicate { index } => Ok(Appended::Duplicate { index }),
+            CommitOutcome::Sealed {
+                index: Some(index),
+                record,
+            } => Ok(Appended::New {
+                index,
+                leaf_hash,
+                size: record.size,
+            }),
+            CommitOutcome::Sealed { index: None, .. } => {
+                Err(LogError::Inconsistent("the store did not append the entry".to_owned()))
+            }
+        }
+    }
+
+    /// Signs a new checkpoint + snapshot (new version, fresh expiry) even if nothing changed.
+    pub async fn resign(&self) -> Result<Arc<Published>, LogError> {
+        let _guard = self.write.lock().await;
+        self.seal_locked(None).await?;
+        Ok(self.published())
+    }
+
+    /// [`Log::refresh`], unless one ran less than `min_interval` ago: for requests that ask
+    /// past the published size (another replica may have published more), without letting
+    /// such requests hammer the store.
+    pub async fn refresh_if_stale(&self, min_interval: Duration) -> Result<(), LogError> {
+        {
+            let mut last = self.last_refresh.lock().map_err(lock_err)?;
+            if last.is_some_and(|t| t.elapsed() < min_interval) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        self.refresh().await
+    }
+
+    /// Catches up with what other replicas published: if the store's latest snapshot is newer
+    /// than ours, reads the new leaves, checks the root and signature, and publishes it.
+    pub async fn refresh(&self) -> Result<(), LogError> {
+        let Some(latest) = self.store.latest_snapshot().await? else {
+            return Ok(());
+        };
+        let current = self.published();
+        if latest.version <= current.version {
+            return Ok(());
+        }
+        if latest.size < current.size {
+            return Err(LogError::Inconsistent(format!(
+                "stored snapshot {} has size {} below the published size {}",
+                latest.version, latest.size, current.size
+            )));
+        }
+        let _guard = self.write.lock().await;
+        self.catch_up(latest.size).await?;
+        self.check_record(&latest)?;
+        if !self.signed_by_us(&latest) {
+            return Err(LogError::Inconsistent(format!(
+                "stored snapshot {} is not signed by this server's key {}",
+                latest.version, self.verifier
+            )));
+        }
+        self.set_published(&latest)
+    }
+
+    /// Entries `[256k, 256k + width)` as a tile, if the published log holds them all.
+    /// `None` when the range is past the published size.
+    pub async fn tile(&self, k: u64, width: u64) -> Result<Option<Bytes>, LogError> {
+        let (Some(start), true) = (k.checked_mul(TILE_WIDTH), (1..=TILE_WIDTH).contains(&width)) else {
+            return Ok(None);
+        };
+        let Some(end) = start.checked_add(width) else {
+            return Ok(None);
+        };
+        if end > self.published().size {
+            return Ok(None);
+        }
+        let full = width == TILE_WIDTH;
+        if full {
+            if let Some(tile) = self.tiles.lock().map_err(lock_err)?.get(&k) {
+                return Ok(Some(tile.clone()));
+            }
+        }
+        let bodies = self.store.bodies(start, end).await?;
+        if bodies.len() as u64 != width {
+            return Err(LogError::Inconsistent(format!(
+                "the store returned {} entries for {start}..{end}",
+                bodies.len()
+            )));
+        }
+        {
+            let tree = self.tree.read().map_err(lock_err)?;
+            for (i, body) in (start..end).zip(&bodies) {
+                if tree.leaf(i) != Some(merkle::leaf_hash(body)) {
+                    return Err(LogError::Inconsistent(format!(
+                        "stored entry {i} does not match its leaf hash"
+                    )));
+                }
+            }
+        }
+        let tile = Bytes::from(encode_tile(&bodies).map_err(|e| LogError::Inconsistent(e.to_string()))?);
+        if full {
+            let mut cache = self.tiles.lock().map_err(lock_err)?;
+            if cache.len() >= TILE_CACHE {
+                cache.clear();
+            }
+            cache.insert(k, tile.clone());
+        }
+        Ok(Some(tile))
+    }
+
+    /// The consistency proof document for `old` → `new`, both at most the published size.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ProofAnswer, LogError> {
+        if old > new {
+            return Ok(ProofAnswer::BadRange);
+        }
+        if new > self.published().size {
+            return Ok(ProofAnswer::PastEnd);
+        }
+        let proof = self.tree.read().map_err(lock_err)?.consistency_proof(old, new);
+        match proof {
+            Some(p) => Ok(ProofAnswer::Proof(consistency_json(old, new, &p))),
+            None => Err(LogError::Inconsistent(format!("no consistency proof {old}..{new}"))),
+        }
+    }
+
+    /// The inclusion proof document for leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, size: u64, index: u64) -> Result<ProofAnswer, LogError> {
+        if index >= size {
+            return Ok(ProofAnswer::BadRange);
+        }
+        if size > self.published().size {
+            return Ok(ProofAnswer::PastEnd);
+        }
+        let proof = self.tree.read().map_err(lock_err)?.inclusion_proof(index, size);
+        match proof {
+            Some(p) => Ok(ProofAnswer::Proof(inclusion_json(size, index, &p))),
+            None => Err(LogError::Inconsistent(format!("no inclusion proof {index} in {size}"))),
+        }
+    }
+
+    /// The leaf hashes of the first `size` leaves (for export and tests).
+    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LogError> {
+        let tree = self.tree.read().map_err(lock_err)?;
+        (0..size)
+            .map(|i| {
+                tree.leaf(i)
+                    .ok_or_else(|| LogError::Inconsistent(format!("no leaf {i}")))
+            })
+            .collect()
+    }
+}
+
+/// A proof lookup's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofAnswer {
+    /// The JSON document.
+    Proof(Vec<u8>),
+    /// The sizes are out of order (`old > new`, `index >= size`).
+    BadRange,
+    /// A size past the published size.
+    PastEnd,
+}
+
+/// `{"old":n,"new":n,"proof":["hex",…]}`, byte-for-byte what live and export serve.
+pub fn consistency_json(old: u64, new: u64, proof: &[Hash]) -> Vec<u8> {
+    let doc = ConsistencyProofDoc {
+        old,
+        new,
+        proof: proof_to_hex(proof),
+    };
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+/// `{"size":n,"index":n,"proof":["hex",…]}`.
+pub fn inclusion_json(size: u64, index: u64, proof: &[Hash]) -> Vec<u8> {
+    let doc = InclusionProofDoc {
+        size,
+        index,
+        proof: proof_to_hex(proof),
+    };
+    serde_json::to_vec(&doc).unwrap_or_default()
+}

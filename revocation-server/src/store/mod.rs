@@ -1,0 +1,170 @@
+//! Storage behind one trait, with two backends that pass the same tests: SQLite (one file,
+//! the default) and PostgreSQL (several replicas sharing one store).
+//!
+//! Tables: `entries(idx, leaf_hash UNIQUE, body, received_at)` holds the log leaves in order
+//! (idx = 0, 1, 2, … with no gaps); `snapshots(version, size, root, issued, expires,
+//! checkpoint, body)` holds every signed checkpoint + snapshot pair, the latest row being the
+//! current publication. Every write goes through [`Store::commit`], which runs one transaction
+//! serialized with every other writer of the store (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+//! `pg_advisory_xact_lock`): it checks for a replay, appends the entry at index = current
+//! count, gives the caller the leaves it has not seen yet plus the next snapshot version, and
+//! stores the checkpoint and snapshot the caller signs over them. An entry is therefore never
+//! acknowledged without a signed checkpoint covering it, snapshot versions and sizes only grow,
+//! and replicas interleave into one log.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::config::DatabaseUrl;
+
+/// A 32-byte hash.
+pub type Hash = [u8; 32];
+
+/// Why a store operation failed. Internal: never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (connection, I/O, SQL).
+    #[error("database: {0}")]
+    Backend(String),
+    /// The stored data is inconsistent (gaps, wrong lengths, a log smaller than this replica's).
+    #[error("stored log is inconsistent: {0}")]
+    Corrupt(String),
+    /// The caller's sealing step failed; the transaction was rolled back.
+    #[error("cannot seal: {0}")]
+    Seal(String),
+}
+
+impl StoreError {
+    pub(crate) fn backend(e: impl fmt::Display) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+/// A new log leaf.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// RFC 6962 leaf hash of `body`.
+    pub leaf_hash: Hash,
+    /// The exact signed-entry bytes.
+    pub body: Vec<u8>,
+    /// When the server received it (unix seconds).
+    pub received_at: i64,
+}
+
+/// A stored checkpoint + snapshot pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    /// Snapshot version (global, strictly increasing).
+    pub version: u64,
+    /// Tree size both notes commit to.
+    pub size: u64,
+    /// Tree root at `size`.
+    pub root: Hash,
+    /// Issue time (unix seconds).
+    pub issued: u64,
+    /// Expiry (unix seconds).
+    pub expires: u64,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    /// The signed snapshot note.
+    pub snapshot: String,
+}
+
+/// What [`Store::commit`] hands to the sealing step, inside the transaction.
+#[derive(Debug, Clone)]
+pub struct SealInput {
+    /// The caller's known size (the first index of `leaves`).
+    pub start: u64,
+    /// Leaf hashes at `start..start + leaves.len()`: the entries other writers appended since,
+    /// then the new entry if there is one. `start + leaves.len()` is the new tree size.
+    pub leaves: Vec<Hash>,
+    /// The version the new snapshot must carry.
+    pub version: u64,
+}
+
+/// The sealing step: updates the caller's tree and signs the checkpoint and snapshot for the
+/// new size. Called at most once, inside the transaction; an error rolls it back.
+pub type SealFn = Box<dyn FnOnce(SealInput) -> Result<SnapshotRecord, String> + Send>;
+
+/// What [`Store::commit`] did.
+#[derive(Debug, Clone)]
+pub enum CommitOutcome {
+    /// The transaction committed: the entry (if any) got `index`, and `record` is the new
+    /// publication.
+    Sealed {
+        /// The new entry's index.
+        index: Option<u64>,
+        /// The stored checkpoint + snapshot.
+        record: SnapshotRecord,
+    },
+    /// The entry was already in the log at `index`; nothing was written and the seal step was
+    /// not called.
+    Duplicate {
+        /// Where it is.
+        index: u64,
+    },
+}
+
+/// A log store. Both backends implement exactly these semantics.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Where the store is (no secrets), for logs.
+    fn describe(&self) -> String;
+
+    /// The number of entries.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Leaf hashes of entries `start..min(end, count)`, in order.
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Signed-entry bytes of entries `start..min(end, count)`, in order.
+    async fn bodies(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The index of the entry with this leaf hash.
+    async fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError>;
+
+    /// The latest checkpoint + snapshot.
+    async fn latest_snapshot(&self) -> Result<Option<SnapshotRecord>, StoreError>;
+
+    /// One serialized write transaction: replay check, append `entry` (if any) at index =
+    /// count, then `seal` over the leaves from `known` to the new count with the next snapshot
+    /// version, store its record, commit. Fails with [`StoreError::Corrupt`] if the store holds
+    /// fewer than `known` entries.
+    async fn commit(&self, entry: Option<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Opens (and creates the tables of) the store at `url`.
+pub async fn open_store(url: &DatabaseUrl) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        DatabaseUrl::Postgres(conn) => Arc::new(PostgresStore::connect(conn).await?),
+    })
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} does not fit the database")))
+}
+
+pub(crate) fn to_hash(bytes: &[u8], idx: u64) -> Result<Hash, StoreError> {
+    Hash::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("entry {idx}: leaf hash is {} bytes", bytes.len())))
+}
+
+/// Checks that rows came back as `start, start + 1, …`.
+pub(crate) fn check_contiguous(idx: u64, expected: u64) -> Result<(), StoreError> {
+    if idx == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!("expected entry {expected}, found {idx}")))
+    }
+}

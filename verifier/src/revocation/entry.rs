@@ -1,0 +1,724 @@
+//! Revocation entries (spec/revocation.md §2): what a log leaf says and who signed it.
+//!
+//! An [`Entry`] names a subject (a manifest digest, a content digest or a signing key
+//! id), an action (`revoke` or `reinstate`), a reason, the issuer's public key, the
+//! issuer's clock and an optional evidence URL. It is encoded in the deterministic CBOR
+//! profile of spec/format.md §5 and signed by the issuer; the [`SignedEntry`] bytes are
+//! the log leaf. A [`SignedEntry`] value always holds a signature that verified
+//! (`verify_strict`) over the exact entry bytes it carries: nothing is re-serialised.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ciborium::Value;
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
+
+use crate::cbor::{self, CborError, Limits};
+use crate::digest::Digest;
+use crate::keys::{KeyId, PublicKey};
+use crate::manifest::{Fields, ManifestError};
+use crate::revocation::merkle::{self, Hash};
+
+/// The entry format version this crate reads and writes.
+pub const ENTRY_VERSION: u64 = 1;
+
+/// The prefix of the message an issuer signs; the exact entry bytes follow it.
+pub const ENTRY_SIGNATURE_CONTEXT: &[u8] = b"weightseal v1 revocation entry\0";
+
+/// The largest signed entry (the whole leaf), in bytes.
+pub const MAX_SIGNED_ENTRY_BYTES: usize = 8 * 1024;
+
+/// The longest evidence URL, in bytes.
+pub const MAX_EVIDENCE_BYTES: usize = 2048;
+
+const SIGNED_ENTRY_LIMITS: Limits = Limits {
+    max_bytes: MAX_SIGNED_ENTRY_BYTES,
+    max_items: 8,
+    max_depth: 2,
+};
+
+const ENTRY_LIMITS: Limits = Limits {
+    max_bytes: MAX_SIGNED_ENTRY_BYTES,
+    max_items: 32,
+    max_depth: 3,
+};
+
+/// What kind of thing a subject digest names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SubjectKind {
+    /// A weightseal manifest digest: one signed release or derivative.
+    Manifest,
+    /// A content digest: a file digest or a chunk (tensor) digest.
+    Content,
+    /// A weightseal signing key id: every signature by that key.
+    Key,
+}
+
+impl SubjectKind {
+    /// Every kind, in spec order.
+    pub const ALL: [SubjectKind; 3] = [SubjectKind::Manifest, SubjectKind::Content, SubjectKind::Key];
+
+    /// The name used in entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Manifest => "manifest",
+            SubjectKind::Content => "content",
+            SubjectKind::Key => "key",
+        }
+    }
+}
+
+impl fmt::Display for SubjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SubjectKind {
+    type Err = EntryError;
+    fn from_str(s: &str) -> Result<Self, EntryError> {
+        SubjectKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| EntryError::UnknownValue {
+                field: "subject.type",
+                found: excerpt(s),
+            })
+    }
+}
+
+/// What an entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject {
+    /// What the digest names.
+    pub kind: SubjectKind,
+    /// The manifest digest, content digest or key id.
+    pub digest: Digest,
+}
+
+impl Subject {
+    /// A manifest digest subject.
+    pub fn manifest(digest: Digest) -> Self {
+        Subject {
+            kind: SubjectKind::Manifest,
+            digest,
+        }
+    }
+    /// A content (file or chunk) digest subject.
+    pub fn content(digest: Digest) -> Self {
+        Subject {
+            kind: SubjectKind::Content,
+            digest,
+        }
+    }
+    /// A signing key subject.
+    pub fn key(id: KeyId) -> Self {
+        Subject {
+            kind: SubjectKind::Key,
+            digest: id.digest(),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    /// `manifest:HEX`, `content:HEX` or `key:HEX`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.digest)
+    }
+}
+
+/// What an entry does to its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// From this entry on, the subject is revoked.
+    Revoke,
+    /// From this entry on, the subject is no longer revoked.
+    Reinstate,
+}
+
+impl Action {
+    /// The name used in entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Revoke => "revoke",
+            Action::Reinstate => "reinstate",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = EntryError;
+    fn from_str(s: &str) -> Result<Self, EntryError> {
+        match s {
+            "revoke" => Ok(Action::Revoke),
+            "reinstate" => Ok(Action::Reinstate),
+            _ => Err(EntryError::UnknownValue {
+                field: "action",
+                found: excerpt(s),
+            }),
+        }
+    }
+}
+
+/// Why an entry was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Safety fine-tuning or guardrails were stripped.
+    GuardrailsRemoved,
+    /// The signing key was compromised.
+    KeyCompromise,
+    /// The weights carry a malicious payload.
+    MaliciousPayload,
+    /// Replaced by a newer release.
+    Superseded,
+    /// Legal reasons.
+    Legal,
+    /// Anything else (say what in the evidence).
+    Other,
+}
+
+impl Reason {
+    /// Every reason, in spec order.
+    pub const ALL: [Reason; 6] = [
+        Reason::GuardrailsRemoved,
+        Reason::KeyCompromise,
+        Reason::MaliciousPayload,
+        Reason::Superseded,
+        Reason::Legal,
+        Reason::Other,
+    ];
+
+    /// The name used in entries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::GuardrailsRemoved => "guardrails-removed",
+            Reason::KeyCompromise => "key-compromise",
+            Reason::MaliciousPayload => "malicious-payload",
+            Reason::Superseded => "superseded",
+            Reason::Legal => "legal",
+            Reason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = EntryError;
+    fn from_str(s: &str) -> Result<Self, EntryError> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| EntryError::UnknownValue {
+                field: "reason",
+                found: excerpt(s),
+            })
+    }
+}
+
+/// One revocation or reinstatement, before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// What the entry is about.
+    pub subject: Subject,
+    /// Revoke or reinstate.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// The issuer's public key (the key that signs the entry).
+    pub issuer: PublicKey,
+    /// Unix seconds, set by the issuer.
+    pub time: u64,
+    /// Optional `https://` or `http://` URL, at most [`MAX_EVIDENCE_BYTES`] bytes.
+    pub evidence: Option<String>,
+}
+
+/// Why an entry, a signed entry or a submission was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The bytes are over the size limit.
+    #[error("{what} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// What was measured.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The CBOR itself was refused.
+    #[error("entry encoding: {0}")]
+    Cbor(#[from] CborError),
+    /// A field is missing, of the wrong type, or unknown.
+    #[error("entry field {field}: {problem}")]
+    Field {
+        /// Dotted location, e.g. `entry.subject.digest`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An entry format version this crate does not read.
+    #[error("entry version {found} is not supported (this build reads version {ENTRY_VERSION})")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u64,
+    },
+    /// A text field holds a value the spec does not define.
+    #[error("entry field {field}: unknown value {found:?}")]
+    UnknownValue {
+        /// Which field.
+        field: &'static str,
+        /// The value found (cut to 64 characters).
+        found: String,
+    },
+    /// The issuer key is not a valid (or is a weak) ed25519 key.
+    #[error("entry issuer is not a valid ed25519 public key: {reason}")]
+    BadIssuerKey {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The evidence URL breaks the rules.
+    #[error("entry evidence URL: {reason}")]
+    BadEvidence {
+        /// Which rule.
+        reason: String,
+    },
+    /// The issuer's signature does not verify over the entry bytes.
+    #[error("the signature by issuer {issuer} does not verify over the entry bytes")]
+    BadSignature {
+        /// The issuer's key id.
+        issuer: KeyId,
+    },
+    /// Signing was asked with a key that is not the entry's issuer key.
+    #[error("the entry names issuer {expected} but the signing key is {found}")]
+    WrongSigningKey {
+        /// The issuer key id in the entry.
+        expected: KeyId,
+        /// The signing key's id.
+        found: KeyId,
+    },
+}
+
+impl EntryError {
+    /// The API error code for this refusal: `bad_signature`, `too_large` or `malformed`
+    /// (spec/revocation.md §6).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EntryError::BadSignature { .. } | EntryError::WrongSigningKey { .. } => "bad_signature",
+            EntryError::TooLarge { .. } => "too_large",
+            _ => "malformed",
+        }
+    }
+
+    /// The HTTP status for this refusal: 413 for `too_large`, else 400.
+    pub fn http_status(&self) -> u16 {
+        if self.code() == "too_large" {
+            413
+        } else {
+            400
+        }
+    }
+}
+
+impl From<ManifestError> for EntryError {
+    fn from(e: ManifestError) -> Self {
+        match e {
+            ManifestError::Cbor(c) => EntryError::Cbor(c),
+            ManifestError::Field { field, problem } => EntryError::Field { field, problem },
+            other => EntryError::Field {
+                field: String::new(),
+                problem: other.to_string(),
+            },
+        }
+    }
+}
+
+/// At most 64 characters of untrusted text, for errors.
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Checks an evidence URL: length, scheme, no control characters or white space.
+pub fn check_evidence(url: &str) -> Result<(), EntryError> {
+    let bad = |reason: String| Err(EntryError::BadEvidence { reason });
+    if url.len() > MAX_EVIDENCE_BYTES {
+        return bad(format!("{} bytes, over the limit of {MAX_EVIDENCE_BYTES}", url.len()));
+    }
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        None => bad(format!("{:?} does not start with https:// or http://", excerpt(url))),
+        Some("") => bad("no host after the scheme".into()),
+        Some(_) if url.chars().any(|c| c.is_control() || c.is_whitespace()) => {
+            bad("contains white space or a control character".into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+impl Entry {
+    /// The one deterministic CBOR encoding of this entry (the bytes an issuer signs).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let mut m = vec![
+            (text("v"), Value::Integer(ENTRY_VERSION.into())),
+            (
+                text("subject"),
+                Value::Map(vec![
+                    (text("type"), text(self.subject.kind.as_str())),
+                    (text("digest"), Value::Bytes(self.subject.digest.as_bytes().to_vec())),
+                ]),
+            ),
+            (text("action"), text(self.action.as_str())),
+            (text("reason"), text(self.reason.as_str())),
+            (text("issuer"), Value::Bytes(self.issuer.to_raw().to_vec())),
+            (text("time"), Value::Integer(self.time.into())),
+        ];
+        if let Some(url) = &self.evidence {
+            check_evidence(url)?;
+            m.push((text("evidence"), text(url)));
+        }
+        let bytes = cbor::encode(&Value::Map(m))?;
+        // The signed entry adds at most 80 bytes of framing.
+        let limit = MAX_SIGNED_ENTRY_BYTES - 80;
+        if bytes.len() > limit {
+            return Err(EntryError::TooLarge {
+                what: "entry",
+                size: bytes.len(),
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes entry bytes (strict: deterministic CBOR, no unknown fields).
+    pub fn from_bytes(input: &[u8]) -> Result<Entry, EntryError> {
+        let value = cbor::decode(input, ENTRY_LIMITS)?;
+        let mut top = Fields::new(value, "entry")?;
+        let version = top.required("v")?.uint()?;
+        if version != ENTRY_VERSION {
+            return Err(EntryError::UnsupportedVersion { found: version });
+        }
+        let mut sf = Fields::new_at(top.required("subject")?)?;
+        let kind: SubjectKind = sf.required("type")?.text_max(64)?.parse()?;
+        let digest = sf.required("digest")?.digest()?;
+        sf.finish()?;
+        let action: Action = top.required("action")?.text_max(64)?.parse()?;
+        let reason: Reason = top.required("reason")?.text_max(64)?.parse()?;
+        let issuer_raw = top.required("issuer")?.fixed::<32>()?;
+        let issuer =
+            PublicKey::from_raw(&issuer_raw).map_err(|e| EntryError::BadIssuerKey { reason: e.to_string() })?;
+        let time = top.required("time")?.uint()?;
+        let evidence = top
+            .optional("evidence")
+            .map(|v| v.text_max(MAX_EVIDENCE_BYTES))
+            .transpose()?;
+        top.finish()?;
+        if let Some(url) = &evidence {
+            check_evidence(url)?;
+        }
+        Ok(Entry {
+            subject: Subject { kind, digest },
+            action,
+            reason,
+            issuer,
+            time,
+            evidence,
+        })
+    }
+
+    /// Signs this entry with `key`, which must be the entry's issuer key.
+    pub fn sign(&self, key: &SigningKey) -> Result<SignedEntry, EntryError> {
+        SignedEntry::sign(self, key)
+    }
+}
+
+/// The message an issuer signs for the given entry bytes.
+pub fn entry_signed_message(entry_bytes: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ENTRY_SIGNATURE_CONTEXT.len() + entry_bytes.len());
+    m.extend_from_slice(ENTRY_SIGNATURE_CONTEXT);
+    m.extend_from_slice(entry_bytes);
+    m
+}
+
+/// An entry with its issuer's signature: one log leaf.
+///
+/// Every value of this type carries a signature that verified over its exact entry
+/// bytes, by the issuer key those bytes name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEntry {
+    bytes: Vec<u8>,
+    entry_bytes: Vec<u8>,
+    signature: [u8; 64],
+    entry: Entry,
+}
+
+impl SignedEntry {
+    /// Signs `entry` with `key` (the entry's issuer key) and encodes the leaf.
+    pub fn sign(entry: &Entry, key: &SigningKey) -> Result<SignedEntry, EntryError> {
+        let found = KeyId::of_raw_public_key(key.verifying_key().as_bytes());
+        if found != entry.issuer.id() {
+            return Err(EntryError::WrongSigningKey {
+                expected: entry.issuer.id(),
+                found,
+            });
+        }
+        let entry_bytes = entry.to_bytes()?;
+        let signature = key.sign(&entry_signed_message(&entry_bytes)).to_bytes();
+        let bytes = encode_signed(&entry_bytes, &signature)?;
+        Ok(SignedEntry {
+            bytes,
+            entry_bytes,
+            signature,
+            entry: entry.clone(),
+        })
+    }
+
+    /// Assembles a signed entry from entry bytes and a detached signature (for issuers
+    /// that sign elsewhere); the signature is verified.
+    pub fn from_parts(entry_bytes: Vec<u8>, signature: [u8; 64]) -> Result<SignedEntry, EntryError> {
+        let bytes = encode_signed(&entry_bytes, &signature)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Decodes a signed entry (the leaf bytes) and verifies the issuer's signature.
+    pub fn from_bytes(input: &[u8]) -> Result<SignedEntry, EntryError> {
+        let signed = Self::decode_unverified(input)?;
+        let sig = Signature::from_bytes(&signed.signature);
+        signed
+            .entry
+            .issuer
+            .verifying_key()
+            .verify_strict(&entry_signed_message(&signed.entry_bytes), &sig)
+            .map_err(|_| EntryError::BadSignature {
+                issuer: signed.entry.issuer.id(),
+            })?;
+        Ok(signed)
+    }
+
+    /// Decodes without checking the signature: only for bytes this crate verified
+    /// before and stored itself (the local state folder).
+    pub(crate) fn decode_unverified(input: &[u8]) -> Result<SignedEntry, EntryError> {
+        if input.len() > MAX_SIGNED_ENTRY_BYTES {
+            return Err(EntryError::TooLarge {
+                what: "signed entry",
+                size: input.len(),
+                limit: MAX_SIGNED_ENTRY_BYTES,
+            });
+        }
+        let value = cbor::decode(input, SIGNED_ENTRY_LIMITS)?;
+        let mut top = Fields::new(value, "signed entry")?;
+        let entry_bytes = top.required("entry")?.byte_string()?;
+        let signature = top.required("sig")?.fixed::<64>()?;
+        top.finish()?;
+        let entry = Entry::from_bytes(&entry_bytes)?;
+        Ok(SignedEntry {
+            bytes: input.to_vec(),
+            entry_bytes,
+            signature,
+            entry,
+        })
+    }
+
+    /// The decoded entry.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The exact signed-entry bytes: the log leaf.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Consumes the value, returning the leaf bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The exact entry bytes the issuer signed.
+    pub fn entry_bytes(&self) -> &[u8] {
+        &self.entry_bytes
+    }
+
+    /// The issuer's ed25519 signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The RFC 6962 leaf hash of the leaf bytes (what the log and replay checks use).
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(&self.bytes)
+    }
+}
+
+fn encode_signed(entry_bytes: &[u8], signature: &[u8; 64]) -> Result<Vec<u8>, EntryError> {
+    let bytes = cbor::encode(&Value::Map(vec![
+        (text("entry"), Value::Bytes(entry_bytes.to_vec())),
+        (text("sig"), Value::Bytes(signature.to_vec())),
+    ]))?;
+    if bytes.len() > MAX_SIGNED_ENTRY_BYTES {
+        return Err(EntryError::TooLarge {
+            what: "signed entry",
+            size: bytes.len(),
+            limit: MAX_SIGNED_ENTRY_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The largest submission body (`POST /v1/submit`), in bytes.
+pub const MAX_SUBMISSION_BYTES: usize = 1 << 20;
+
+const SUBMISSION_LIMITS: Limits = Limits {
+    max_bytes: MAX_SUBMISSION_BYTES,
+    max_items: 8,
+    max_depth: 2,
+};
+
+/// A submission to the log (`POST /v1/submit`, spec/revocation.md §6): a signed entry
+/// and, for a lab revoking a manifest, the signature file that proves its authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The signed entry (signature verified on decode).
+    pub entry: SignedEntry,
+    /// The exact bytes of a weightseal signature file, if any.
+    pub authority: Option<Vec<u8>>,
+}
+
+impl Submission {
+    /// The CBOR body: `{"entry": bstr, "authority": bstr (optional)}`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let mut m = vec![(text("entry"), Value::Bytes(self.entry.as_bytes().to_vec()))];
+        if let Some(a) = &self.authority {
+            m.push((text("authority"), Value::Bytes(a.clone())));
+        }
+        let bytes = cbor::encode(&Value::Map(m))?;
+        if bytes.len() > MAX_SUBMISSION_BYTES {
+            return Err(EntryError::TooLarge {
+                what: "submission",
+                size: bytes.len(),
+                limit: MAX_SUBMISSION_BYTES,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes a submission body and verifies the entry's signature. The authority
+    /// bytes are returned undecoded (decode them with [`crate::SignatureFile::from_bytes`]).
+    pub fn from_bytes(input: &[u8]) -> Result<Submission, EntryError> {
+        if input.len() > MAX_SUBMISSION_BYTES {
+            return Err(EntryError::TooLarge {
+                what: "submission",
+                size: input.len(),
+                limit: MAX_SUBMISSION_BYTES,
+            });
+        }
+        let value = cbor::decode(input, SUBMISSION_LIMITS)?;
+        let mut top = Fields::new(value, "submission")?;
+        let entry_bytes = top.required("entry")?.byte_string()?;
+        let authority = top.optional("authority").map(|a| a.byte_string()).transpose()?;
+        top.finish()?;
+        let entry = SignedEntry::from_bytes(&entry_bytes)?;
+        Ok(Submission { entry, authority })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn entry(k: &SigningKey) -> Entry {
+        Entry {
+            subject: Subject::manifest(Digest::of(b"model")),
+            action: Action::Revoke,
+            reason: Reason::GuardrailsRemoved,
+            issuer: PublicKey::from_verifying_key(k.verifying_key()),
+            time: 1_700_000_000,
+            evidence: Some("https://hub.example/r/1".into()),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_verify() {
+        let k = key(1);
+        let e = entry(&k);
+        let s = e.sign(&k).unwrap();
+        let back = SignedEntry::from_bytes(s.as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.entry(), &e);
+        assert_eq!(Entry::from_bytes(s.entry_bytes()).unwrap(), e);
+        assert_eq!(s.leaf_hash(), merkle::leaf_hash(s.as_bytes()));
+        let no_evidence = Entry { evidence: None, ..e };
+        let s2 = no_evidence.sign(&k).unwrap();
+        assert_eq!(SignedEntry::from_bytes(s2.as_bytes()).unwrap().entry().evidence, None);
+    }
+
+    #[test]
+    fn wrong_key_and_tampering_are_refused() {
+        let k = key(1);
+        let e = entry(&k);
+        assert!(matches!(e.sign(&key(2)), Err(EntryError::WrongSigningKey { .. })));
+        let s = e.sign(&k).unwrap();
+        let mut sig = *s.signature();
+        sig[0] ^= 1;
+        assert!(matches!(
+            SignedEntry::from_parts(s.entry_bytes().to_vec(), sig),
+            Err(EntryError::BadSignature { .. })
+        ));
+        // Flip the reason inside the signed bytes: same length, different text.
+        let mut bytes = s.as_bytes().to_vec();
+        let pos = bytes.windows(6).position(|w| w == b"revoke").unwrap();
+        bytes[pos] = b'R';
+        assert!(SignedEntry::from_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn field_rules() {
+        let k = key(1);
+        let mut e = entry(&k);
+        for bad in ["ftp://x", "https://", "https://a b", "hub.example"] {
+            e.evidence = Some(bad.into());
+            assert!(matches!(e.to_bytes(), Err(EntryError::BadEvidence { .. })), "{bad}");
+        }
+        e.evidence = Some(format!("https://{}", "a".repeat(MAX_EVIDENCE_BYTES)));
+        assert!(matches!(e.to_bytes(), Err(EntryError::BadEvidence { .. })));
+        assert!("nope".parse::<Reason>().is_err());
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>().unwrap(), r);
+        }
+        assert!(SignedEntry::from_bytes(&vec![0u8; MAX_SIGNED_ENTRY_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn submission_round_trip() {
+        let k = key(1);
+        let s = entry(&k).sign(&k).unwrap();
+        let sub = Submission {
+            entry: s,
+            authority: Some(vec![1, 2, 3]),
+        };
+        assert_eq!(Submission::from_bytes(&sub.to_bytes().unwrap()).unwrap(), sub);
+    }
+}

@@ -1,0 +1,1125 @@
+//! The client's revocation state (spec/revocation.md §7): pinned log keys, a local state
+//! folder, sync over a [`Source`], and fast offline lookups.
+//!
+//! # State folder
+//!
+//! * `state.cbor` — replaced atomically (temporary file, fsync, rename, fsync of the
+//!   folder): the held snapshot and checkpoint notes, the tree size and the committed
+//!   length of `entries.log`.
+//! * `entries.log` — append-only: one record per leaf, a 4-byte big-endian length then
+//!   the exact signed-entry bytes. Bytes past the committed length (a torn append) are
+//!   ignored on load and cut off before the next append.
+//! * `evidence/` — pairs of conflicting signed notes (equivocation), kept for audit.
+//!
+//! A crash at any point leaves the previous state valid. One process at a time may
+//! sync a folder (the library takes no lock).
+//!
+//! # Fail closed
+//!
+//! [`RevocationState::require_fresh`] refuses when there is no state or the held
+//! snapshot has expired. A caller that proceeds anyway is opting out of revocation and
+//! must say so by name (the CLI's `--unsafe-ignore-revocation-status`); this crate has
+//! no such switch.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use ciborium::Value;
+use rayon::prelude::*;
+
+use crate::cbor::{self, Limits};
+use crate::digest::Digest;
+use crate::keys::KeyId;
+use crate::manifest::{Fields, FileEntry, Manifest};
+use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject};
+use crate::revocation::merkle::{self, Hash, ProofError};
+use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
+use crate::revocation::snapshot::{open_checkpoint, Snapshot, SnapshotError, MAX_LOG_NOTE_BYTES};
+use crate::revocation::tile::{
+    consistency_proof_path, decode_tile, tiles_covering, ConsistencyProofDoc, TileError, TileRef, CHECKPOINT_PATH,
+    MAX_PROOF_BYTES, MAX_TILE_BYTES, SNAPSHOT_PATH,
+};
+
+/// Name of the atomically replaced state file.
+pub const STATE_FILE: &str = "state.cbor";
+/// Name of the append-only entries file.
+pub const ENTRIES_FILE: &str = "entries.log";
+/// Name of the evidence folder.
+pub const EVIDENCE_DIR: &str = "evidence";
+/// The largest log a client accepts (entries).
+pub const MAX_LOG_ENTRIES: u64 = 1 << 28;
+/// The largest state file, in bytes.
+const MAX_STATE_FILE_BYTES: usize = 4 * MAX_LOG_NOTE_BYTES;
+const STATE_VERSION: u64 = 1;
+
+/// The most bytes a source may return for `path`: 64 KiB for notes and proofs, one
+/// tile's limit for tiles, 64 KiB for anything else.
+pub fn max_response_bytes(path: &str) -> usize {
+    if TileRef::parse_path(path).is_some() {
+        MAX_TILE_BYTES
+    } else if path.contains("proof/") {
+        MAX_PROOF_BYTES
+    } else {
+        MAX_LOG_NOTE_BYTES
+    }
+}
+
+/// Why a source could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Reading a local file failed.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The answer is larger than the limit for that path.
+    #[error("{path}: the answer is over the limit of {limit} bytes")]
+    TooLarge {
+        /// The path asked for.
+        path: String,
+        /// The limit ([`max_response_bytes`]).
+        limit: usize,
+    },
+    /// A path this source refuses to serve (e.g. one that could leave its folder).
+    #[error("{path}: not a valid publication path")]
+    BadPath {
+        /// The path asked for.
+        path: String,
+    },
+    /// An HTTP status other than 200 or 404.
+    #[error("{url}: HTTP status {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// A network or protocol failure.
+    #[error("{url}: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Where published documents come from: a live server, a static export, a bundle.
+///
+/// `get` returns `Ok(None)` when the document does not exist (HTTP 404). Paths are the
+/// relative publication paths of [`crate::revocation::tile`] (e.g. `v1/snapshot`).
+/// Implementations must refuse answers over [`max_response_bytes`].
+pub trait Source {
+    /// Fetches one document.
+    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError>;
+}
+
+/// A static export on disk (`weightseal-server export DIR`), served as files.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    /// A source reading from the export folder `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirSource { root: root.into() }
+    }
+}
+
+/// Whether `path` is a plain relative publication path: `[A-Za-z0-9._-]` components,
+/// no `.` or `..`, no empty component.
+pub fn is_safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        })
+}
+
+impl Source for DirSource {
+    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        if !is_safe_path(path) {
+            return Err(SourceError::BadPath { path: path.into() });
+        }
+        let full = self.root.join(path);
+        let limit = max_response_bytes(path);
+        let io = |source| SourceError::Io {
+            path: full.display().to_string(),
+            source,
+        };
+        let file = match File::open(&full) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        if file.metadata().map_err(io)?.is_dir() {
+            return Ok(None);
+        }
+        let mut buf = Vec::new();
+        file.take(limit as u64 + 1).read_to_end(&mut buf).map_err(io)?;
+        if buf.len() > limit {
+            return Err(SourceError::TooLarge {
+                path: path.into(),
+                limit,
+            });
+        }
+        Ok(Some(buf))
+    }
+}
+
+/// Why a sync, a load or a freshness check failed. On every sync error the trusted
+/// state (in memory and on disk) is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// Reading or writing the local state folder failed.
+    #[error("revocation state {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The local state folder is damaged (not a torn append: those are ignored).
+    #[error("revocation state {path} is damaged: {problem}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The source failed.
+    #[error("revocation source: {0}")]
+    Source(#[from] SourceError),
+    /// The source does not have a document every publication has.
+    #[error("revocation source has no {path}")]
+    Missing {
+        /// The path.
+        path: String,
+    },
+    /// A checkpoint or snapshot is not signed by a pinned log key.
+    #[error("{what} is not signed by a pinned log key (wrong server key?): {reason}")]
+    WrongServerKey {
+        /// `checkpoint` or `snapshot`.
+        what: &'static str,
+        /// Details.
+        reason: String,
+    },
+    /// A checkpoint or snapshot is malformed or over its size limit.
+    #[error("{0}")]
+    BadNote(SnapshotError),
+    /// A tile or proof document is malformed.
+    #[error("{0}")]
+    BadDocument(#[from] TileError),
+    /// The fetched snapshot has expired (freeze attack or a stalled log).
+    #[error("the log's snapshot version {version} expired at {expires} (now {now}); refusing frozen data")]
+    Expired {
+        /// Its version.
+        version: u64,
+        /// Its expiry.
+        expires: u64,
+        /// The clock used.
+        now: u64,
+    },
+    /// The held snapshot has expired and nothing fresher was verified: status unknown.
+    #[error("revocation status is stale: snapshot version {version} expired at {expired_at} (now {now})")]
+    Stale {
+        /// The held version.
+        version: u64,
+        /// Its expiry.
+        expired_at: u64,
+        /// The clock used.
+        now: u64,
+    },
+    /// Nothing was ever synced into this state: status unknown.
+    #[error("no revocation status: this state was never synced")]
+    NoState,
+    /// The fetched snapshot is older than the held one.
+    #[error("rollback: snapshot version {found} is older than the held version {held}")]
+    Rollback {
+        /// The held version.
+        held: u64,
+        /// The fetched version.
+        found: u64,
+    },
+    /// The fetched tree is smaller than the held one.
+    #[error("rollback: the log shrank from {held} to {found} entries")]
+    Shrunk {
+        /// The held size.
+        held: u64,
+        /// The fetched size.
+        found: u64,
+    },
+    /// Two validly signed documents contradict each other: same size, different roots,
+    /// or same snapshot version, different content. Both were kept as evidence.
+    #[error("equivocation: two signed {what}s for size {size} disagree (held root {held_root}, received {found_root}); evidence kept at {evidence:?}")]
+    Equivocation {
+        /// `checkpoint` or `snapshot`.
+        what: &'static str,
+        /// The size both claim.
+        size: u64,
+        /// Root (hex) of the held document.
+        held_root: String,
+        /// Root (hex) of the received one.
+        found_root: String,
+        /// Where the two notes were written, if the state has a folder.
+        evidence: Option<PathBuf>,
+    },
+    /// The snapshot and checkpoint describe different trees.
+    #[error(
+        "the snapshot (size {snapshot_size}) and the checkpoint (size {checkpoint_size}) describe different trees"
+    )]
+    SnapshotMismatch {
+        /// The snapshot's size.
+        snapshot_size: u64,
+        /// The checkpoint's size.
+        checkpoint_size: u64,
+    },
+    /// The consistency proof from the held tree to the new one does not verify.
+    #[error("the new checkpoint (size {new_size}) does not extend the held one (size {held_size}): {source}")]
+    NotAnExtension {
+        /// The held size.
+        held_size: u64,
+        /// The new size.
+        new_size: u64,
+        /// Why the proof failed.
+        source: ProofError,
+    },
+    /// The fetched entries, appended to the held tree, do not give the signed root.
+    #[error("the entries {held_size}..{new_size} do not lead to the signed root {expected} (computed {computed})")]
+    DeltaMismatch {
+        /// The held size.
+        held_size: u64,
+        /// The signed size.
+        new_size: u64,
+        /// The signed root, hex.
+        expected: String,
+        /// The computed root, hex.
+        computed: String,
+    },
+    /// A fetched entry failed to decode or its issuer signature did not verify.
+    #[error("log entry {index} is invalid: {source}")]
+    TamperedEntry {
+        /// The entry's index in the log.
+        index: u64,
+        /// Why.
+        source: EntryError,
+    },
+    /// The log is larger than a client accepts.
+    #[error("the log claims {found} entries, over the limit of {limit}")]
+    TooManyEntries {
+        /// The claimed size.
+        found: u64,
+        /// [`MAX_LOG_ENTRIES`].
+        limit: u64,
+    },
+    /// The signed documents name another log than the held one.
+    #[error("the log origin changed from {held:?} to {found:?}")]
+    OriginChanged {
+        /// The held origin.
+        held: String,
+        /// The fetched origin.
+        found: String,
+    },
+}
+
+fn note_error(what: &'static str, e: SnapshotError) -> RevocationError {
+    match e {
+        SnapshotError::Note {
+            source: source @ (NoteError::NoVerifiedSignature { .. } | NoteError::InvalidSignature { .. }),
+            ..
+        } => RevocationError::WrongServerKey {
+            what,
+            reason: source.to_string(),
+        },
+        SnapshotError::WrongOrigin { found, signed_by, .. } => RevocationError::WrongServerKey {
+            what,
+            reason: format!("origin {found:?} is not the name of the signing key ({signed_by:?})"),
+        },
+        other => RevocationError::BadNote(other),
+    }
+}
+
+/// One log entry as held for lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its index in the log.
+    pub index: u64,
+    /// What it is about.
+    pub subject: Subject,
+    /// Revoke or reinstate.
+    pub action: Action,
+    /// Why.
+    pub reason: Reason,
+    /// The issuer's key id.
+    pub issuer: KeyId,
+    /// The issuer's time, Unix seconds.
+    pub time: u64,
+    /// The evidence URL, if any.
+    pub evidence: Option<String>,
+}
+
+impl LogEntry {
+    fn from_signed(index: u64, s: &SignedEntry) -> Self {
+        let e = s.entry();
+        LogEntry {
+            index,
+            subject: e.subject,
+            action: e.action,
+            reason: e.reason,
+            issuer: e.issuer.id(),
+            time: e.time,
+            evidence: e.evidence.clone(),
+        }
+    }
+}
+
+/// What part of a model matched a revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Matched {
+    /// The manifest digest.
+    Manifest,
+    /// A signer's key id.
+    SignerKey,
+    /// A file's digest.
+    File {
+        /// The file's path.
+        path: String,
+    },
+    /// A chunk's (tensor's) digest.
+    Chunk {
+        /// The file's path.
+        path: String,
+        /// The chunk's label (`tensor NAME`, `header`, `bytes A..B`).
+        chunk: String,
+    },
+}
+
+/// A revoked subject found in a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// What matched.
+    pub matched: Matched,
+    /// The entry that decides the subject's status (the last one about it: a revocation).
+    pub entry: LogEntry,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Size held before.
+    pub old_size: u64,
+    /// Size held now.
+    pub new_size: u64,
+    /// Snapshot version held now.
+    pub snapshot_version: u64,
+    /// Its expiry.
+    pub expires: u64,
+    /// Documents fetched.
+    pub requests: u64,
+    /// Bytes fetched (document bodies).
+    pub bytes_fetched: u64,
+}
+
+/// What is held: snapshot, checkpoint and their notes.
+#[derive(Debug, Clone)]
+struct Held {
+    snapshot: Snapshot,
+    snapshot_note: String,
+    checkpoint: Checkpoint,
+    checkpoint_note: String,
+}
+
+/// An RFC 6962 compact range over `[0, size)`: the roots of the complete subtrees of
+/// the size's binary decomposition, largest first. Enough to append and to compute the
+/// root, in O(log n) memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Frontier {
+    size: u64,
+    nodes: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    pub(crate) fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(h, left)) = self.nodes.last() {
+            if h != node.0 {
+                break;
+            }
+            self.nodes.pop();
+            node = (h + 1, merkle::node_hash(&left, &node.1));
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    pub(crate) fn root(&self) -> Hash {
+        let mut iter = self.nodes.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return merkle::empty_root();
+        };
+        for (_, left) in iter {
+            acc = merkle::node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
+/// The client's verified revocation state.
+#[derive(Debug)]
+pub struct RevocationState {
+    keys: Vec<NoteVerifierKey>,
+    dir: Option<PathBuf>,
+    held: Option<Held>,
+    entries_len: u64,
+    frontier: Frontier,
+    entries: Vec<LogEntry>,
+    /// Subject → position in `entries` of the last entry about it.
+    index: HashMap<Subject, u32>,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RevocationError + '_ {
+    move |source| RevocationError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `dir/name` atomically: temporary file, fsync, rename, fsync dir.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RevocationError> {
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let target = dir.join(name);
+    let result = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err(&target))
+}
+
+fn corrupt(path: &Path, problem: impl Into<String>) -> RevocationError {
+    RevocationError::Corrupt {
+        path: path.display().to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Splits the entries file into records (4-byte big-endian length, then the bytes).
+fn split_records<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<&'a [u8]>, RevocationError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt(path, "truncated record header"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > crate::revocation::entry::MAX_SIGNED_ENTRY_BYTES || len > tail.len() {
+            return Err(corrupt(path, format!("record {} has a bad length {len}", out.len())));
+        }
+        let (record, tail) = tail.split_at(len);
+        out.push(record);
+        rest = tail;
+    }
+    Ok(out)
+}
+
+fn record(leaf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + leaf.len());
+    out.extend_from_slice(&(leaf.len() as u32).to_be_bytes());
+    out.extend_from_slice(leaf);
+    out
+}
+
+impl RevocationState {
+    /// A state with no folder (nothing persisted), pinned to `keys`.
+    pub fn in_memory(keys: Vec<NoteVerifierKey>) -> Self {
+        RevocationState {
+            keys,
+            dir: None,
+            held: None,
+            entries_len: 0,
+            frontier: Frontier::default(),
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Opens (or creates) the state folder `dir`, pinned to the log keys `keys`.
+    ///
+    /// The held notes are re-opened with `keys` (a folder synced under other keys is
+    /// refused), the entries up to the committed length are decoded and their root is
+    /// recomputed and compared with the held checkpoint. Entry signatures were verified
+    /// at sync and are not checked again.
+    pub fn open(dir: &Path, keys: Vec<NoteVerifierKey>) -> Result<Self, RevocationError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut state = Self::in_memory(keys);
+        state.dir = Some(dir.to_path_buf());
+        let state_path = dir.join(STATE_FILE);
+        let bytes = match fs::read(&state_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
+            Err(e) => return Err(io_err(&state_path)(e)),
+        };
+        let (snapshot_note, checkpoint_note, size, entries_len) =
+            decode_state_file(&bytes).map_err(|p| corrupt(&state_path, p))?;
+        let snapshot = Snapshot::open(snapshot_note.as_bytes(), &state.keys).map_err(|e| note_error("snapshot", e))?;
+        let checkpoint =
+            open_checkpoint(checkpoint_note.as_bytes(), &state.keys).map_err(|e| note_error("checkpoint", e))?;
+        if !snapshot.matches(&checkpoint) || checkpoint.size != size {
+            return Err(corrupt(&state_path, "snapshot, checkpoint and size disagree"));
+        }
+        let entries_path = dir.join(ENTRIES_FILE);
+        let mut file_bytes = Vec::new();
+        if entries_len > 0 {
+            let f = File::open(&entries_path).map_err(io_err(&entries_path))?;
+            f.take(entries_len)
+                .read_to_end(&mut file_bytes)
+                .map_err(io_err(&entries_path))?;
+        }
+        if file_bytes.len() as u64 != entries_len {
+            return Err(corrupt(
+                &entries_path,
+                format!("{} bytes, but {entries_len} are committed", file_bytes.len()),
+            ));
+        }
+        let records = split_records(&entries_path, &file_bytes)?;
+        if records.len() as u64 != size {
+            return Err(corrupt(
+                &entries_path,
+                format!("{} entries, but the state holds {size}", records.len()),
+            ));
+        }
+        let decoded: Vec<(Hash, SignedEntry)> = records
+            .par_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                SignedEntry::decode_unverified(r)
+                    .map(|s| (merkle::leaf_hash(r), s))
+                    .map_err(|e| corrupt(&entries_path, format!("entry {i}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let leaves: Vec<(Hash, LogEntry)> = decoded
+            .into_iter()
+            .enumerate()
+            .map(|(i, (h, s))| (h, LogEntry::from_signed(i as u64, &s)))
+            .collect();
+        let mut frontier = Frontier::default();
+        for (h, _) in &leaves {
+            frontier.push(*h);
+        }
+        if frontier.root() != checkpoint.root {
+            return Err(corrupt(
+                &entries_path,
+                "the entries do not give the held checkpoint's root",
+            ));
+        }
+        state.frontier = frontier;
+        for (_, e) in leaves {
+            state.add_entry(e);
+        }
+        state.entries_len = entries_len;
+        state.held = Some(Held {
+            snapshot,
+            snapshot_note,
+            checkpoint,
+            checkpoint_note,
+        });
+        Ok(state)
+    }
+
+    fn add_entry(&mut self, e: LogEntry) {
+        let pos = self.entries.len() as u32;
+        self.index.insert(e.subject, pos);
+        self.entries.push(e);
+    }
+
+    /// The pinned log keys.
+    pub fn keys(&self) -> &[NoteVerifierKey] {
+        &self.keys
+    }
+
+    /// The state folder, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The held snapshot, if the state was ever synced.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.held.as_ref().map(|h| &h.snapshot)
+    }
+
+    /// The held checkpoint, if the state was ever synced.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        self.held.as_ref().map(|h| &h.checkpoint)
+    }
+
+    /// The held signed snapshot and checkpoint notes.
+    pub fn notes(&self) -> Option<(&str, &str)> {
+        self.held
+            .as_ref()
+            .map(|h| (h.snapshot_note.as_str(), h.checkpoint_note.as_str()))
+    }
+
+    /// Number of entries held.
+    pub fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Every entry held, in log order.
+    pub fn entries(&self) -> &[LogEntry] {
+        &self.entries
+    }
+
+    /// Fails closed: `Ok` only when a snapshot is held and has not expired at `now`.
+    /// [`RevocationError::NoState`] or [`RevocationError::Stale`] mean the status of
+    /// every model is unknown and the model must be refused; proceeding anyway is the
+    /// caller's explicit, unsafe opt-out.
+    pub fn require_fresh(&self, now: u64) -> Result<&Snapshot, RevocationError> {
+        let held = self.held.as_ref().ok_or(RevocationError::NoState)?;
+        if held.snapshot.is_expired(now) {
+            return Err(RevocationError::Stale {
+                version: held.snapshot.version,
+                expired_at: held.snapshot.expires,
+                now,
+            });
+        }
+        Ok(&held.snapshot)
+    }
+
+    /// The last entry about `subject` (its status is that entry's action), if any.
+    pub fn status_of(&self, subject: &Subject) -> Option<&LogEntry> {
+        self.index.get(subject).and_then(|&i| self.entries.get(i as usize))
+    }
+
+    /// The deciding entry if `subject` is revoked now.
+    pub fn revoked(&self, subject: &Subject) -> Option<&LogEntry> {
+        self.status_of(subject).filter(|e| e.action == Action::Revoke)
+    }
+
+    /// Every revoked subject of a signed model: its manifest digest, each signer key
+    /// id, each file digest and each chunk digest. Empty means nothing is revoked (as
+    /// far as this state knows: check [`RevocationState::require_fresh`] too).
+    pub fn check_manifest(&self, manifest: &Manifest, manifest_digest: &Digest, signers: &[KeyId]) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        if let Some(e) = self.revoked(&Subject::manifest(*manifest_digest)) {
+            hits.push(Hit {
+                matched: Matched::Manifest,
+                entry: e.clone(),
+            });
+        }
+        for key in signers {
+            if let Some(e) = self.revoked(&Subject::key(*key)) {
+                hits.push(Hit {
+                    matched: Matched::SignerKey,
+                    entry: e.clone(),
+                });
+            }
+        }
+        hits.extend(self.check_files(&manifest.files));
+        hits
+    }
+
+    /// Every revoked file or chunk digest among `files` (for unsigned models, hash the
+    /// files first, e.g. with [`crate::scan`]).
+    pub fn check_files(&self, files: &[FileEntry]) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        if self.index.is_empty() {
+            return hits;
+        }
+        for f in files {
+            if let Some(e) = self.revoked(&Subject::content(f.digest)) {
+                hits.push(Hit {
+                    matched: Matched::File { path: f.path.clone() },
+                    entry: e.clone(),
+                });
+            }
+            for c in &f.chunks {
+                if let Some(e) = self.revoked(&Subject::content(c.digest)) {
+                    hits.push(Hit {
+                        matched: Matched::Chunk {
+                            path: f.path.clone(),
+                            chunk: c.label(),
+                        },
+                        entry: e.clone(),
+                    });
+                }
+            }
+        }
+        hits
+    }
+
+    /// Builds an in-memory state holding `entries` (indexes are reassigned in order),
+    /// with no snapshot: for benchmarks of lookups only.
+    #[doc(hidden)]
+    pub fn bench_with_entries(entries: Vec<LogEntry>) -> Self {
+        let mut s = Self::in_memory(Vec::new());
+        s.entries.reserve(entries.len());
+        s.index.reserve(entries.len());
+        for (i, mut e) in entries.into_iter().enumerate() {
+            e.index = i as u64;
+            s.add_entry(e);
+        }
+        s
+    }
+
+    /// Reads every held leaf (signed-entry bytes) back from the entries file.
+    pub fn leaves(&self) -> Result<Vec<Vec<u8>>, RevocationError> {
+        let Some(dir) = &self.dir else {
+            return Ok(Vec::new());
+        };
+        if self.entries_len == 0 {
+            return Ok(Vec::new());
+        }
+        let path = dir.join(ENTRIES_FILE);
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .map_err(io_err(&path))?
+            .take(self.entries_len)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(&path))?;
+        Ok(split_records(&path, &bytes)?.into_iter().map(<[u8]>::to_vec).collect())
+    }
+
+    /// Fetches the newest snapshot and checkpoint from `source` and everything needed
+    /// to move the held state forward, applying every client rule; `now` is the clock
+    /// (Unix seconds). On any error nothing trusted changes (equivocation evidence may
+    /// be written under `evidence/`).
+    pub fn sync(&mut self, source: &dyn Source, now: u64) -> Result<SyncReport, RevocationError> {
+        let mut counter = Counter {
+            source,
+            requests: 0,
+            bytes: 0,
+        };
+        let mut attempt = 0;
+        let (snapshot, snapshot_note, checkpoint, checkpoint_note) = loop {
+            let checkpoint_note = counter.required(CHECKPOINT_PATH)?;
+            let snapshot_note = counter.required(SNAPSHOT_PATH)?;
+            let checkpoint = open_checkpoint(&checkpoint_note, &self.keys).map_err(|e| note_error("checkpoint", e))?;
+            let snapshot = Snapshot::open(&snapshot_note, &self.keys).map_err(|e| note_error("snapshot", e))?;
+            let checkpoint_note = String::from_utf8(checkpoint_note).unwrap_or_default();
+            let snapshot_note = String::from_utf8(snapshot_note).unwrap_or_default();
+            if snapshot.size == checkpoint.size && snapshot.root != checkpoint.root {
+                let evidence = self.keep_evidence(
+                    "checkpoint-vs-snapshot",
+                    snapshot.size,
+                    &snapshot_note,
+                    &checkpoint_note,
+                );
+                return Err(RevocationError::Equivocation {
+                    what: "checkpoint",
+                    size: snapshot.size,
+                    held_root: hex::encode(snapshot.root),
+                    found_root: hex::encode(checkpoint.root),
+                    evidence,
+                });
+            }
+            if snapshot.matches(&checkpoint) {
+                break (snapshot, snapshot_note, checkpoint, checkpoint_note);
+            }
+            // A live log may append between the two fetches: try once more.
+            attempt += 1;
+            if attempt >= 2 {
+                return Err(RevocationError::SnapshotMismatch {
+                    snapshot_size: snapshot.size,
+                    checkpoint_size: checkpoint.size,
+                });
+            }
+        };
+        if snapshot.is_expired(now) {
+            return Err(RevocationError::Expired {
+                version: snapshot.version,
+                expires: snapshot.expires,
+                now,
+            });
+        }
+        if snapshot.size > MAX_LOG_ENTRIES {
+            return Err(RevocationError::TooManyEntries {
+                found: snapshot.size,
+                limit: MAX_LOG_ENTRIES,
+            });
+        }
+        let old_size = self.size();
+        if let Some(held) = &self.held {
+            if held.checkpoint.origin != checkpoint.origin {
+                return Err(RevocationError::OriginChanged {
+                    held: held.checkpoint.origin.clone(),
+                    found: checkpoint.origin,
+                });
+            }
+            if snapshot.version < held.snapshot.version {
+                return Err(RevocationError::Rollback {
+                    held: held.snapshot.version,
+                    found: snapshot.version,
+                });
+            }
+            if snapshot.version == held.snapshot.version && snapshot != held.snapshot {
+                let evidence = self.keep_evidence("snapshot", snapshot.size, &held.snapshot_note, &snapshot_note);
+                return Err(RevocationError::Equivocation {
+                    what: "snapshot",
+                    size: snapshot.size,
+                    held_root: hex::encode(held.snapshot.root),
+                    found_root: hex::encode(snapshot.root),
+                    evidence,
+                });
+            }
+            if checkpoint.size < held.checkpoint.size {
+                return Err(RevocationError::Shrunk {
+                    held: held.checkpoint.size,
+                    found: checkpoint.size,
+                });
+            }
+            if checkpoint.size == held.checkpoint.size && checkpoint.root != held.checkpoint.root {
+                let evidence =
+                    self.keep_evidence("checkpoint", checkpoint.size, &held.checkpoint_note, &checkpoint_note);
+                return Err(RevocationError::Equivocation {
+                    what: "checkpoint",
+                    size: checkpoint.size,
+                    held_root: hex::encode(held.checkpoint.root),
+                    found_root: hex::encode(checkpoint.root),
+                    evidence,
+                });
+            }
+        }
+        let new_size = checkpoint.size;
+        // Consistency proof, when the source serves one.
+        if old_size > 0 && new_size > old_size {
+            let path = consistency_proof_path(old_size, new_size);
+            if let Some(doc) = counter.optional(&path)? {
+                let proof = ConsistencyProofDoc::parse(&doc, old_size, new_size)?;
+                let held_root = self.frontier.root();
+                merkle::verify_consistency(old_size, new_size, &held_root, &checkpoint.root, &proof).map_err(
+                    |source| RevocationError::NotAnExtension {
+                        held_size: old_size,
+                        new_size,
+                        source,
+                    },
+                )?;
+            }
+        }
+        // The delta: every entry in [old_size, new_size), verified.
+        let mut new_leaves: Vec<Vec<u8>> = Vec::new();
+        for tile in tiles_covering(old_size, new_size) {
+            let path = tile.path();
+            let bytes = counter.required(&path)?;
+            let leaves = decode_tile(&bytes, tile)?;
+            let skip = old_size.saturating_sub(tile.first()) as usize;
+            new_leaves.extend(leaves.into_iter().skip(skip));
+        }
+        let verified: Vec<SignedEntry> = new_leaves
+            .par_iter()
+            .enumerate()
+            .map(|(i, leaf)| {
+                SignedEntry::from_bytes(leaf).map_err(|source| RevocationError::TamperedEntry {
+                    index: old_size + i as u64,
+                    source,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut frontier = self.frontier.clone();
+        for leaf in &new_leaves {
+            frontier.push(merkle::leaf_hash(leaf));
+        }
+        let computed = frontier.root();
+        if computed != checkpoint.root {
+            return Err(RevocationError::DeltaMismatch {
+                held_size: old_size,
+                new_size,
+                expected: hex::encode(checkpoint.root),
+                computed: hex::encode(computed),
+            });
+        }
+        // Everything verified: commit to disk, then to memory.
+        let entries_len = self.commit(&snapshot_note, &checkpoint_note, new_size, &new_leaves)?;
+        self.entries_len = entries_len;
+        self.frontier = frontier;
+        for (i, s) in verified.iter().enumerate() {
+            self.add_entry(LogEntry::from_signed(old_size + i as u64, s));
+        }
+        let report = SyncReport {
+            old_size,
+            new_size,
+            snapshot_version: snapshot.version,
+            expires: snapshot.expires,
+            requests: counter.requests,
+            bytes_fetched: counter.bytes,
+        };
+        self.held = Some(Held {
+            snapshot,
+            snapshot_note,
+            checkpoint,
+            checkpoint_note,
+        });
+        Ok(report)
+    }
+
+    /// Appends `leaves` to the entries file and replaces the state file. Returns the
+    /// new committed length.
+    fn commit(
+        &self,
+        snapshot_note: &str,
+        checkpoint_note: &str,
+        size: u64,
+        leaves: &[Vec<u8>],
+    ) -> Result<u64, RevocationError> {
+        let mut entries_len = self.entries_len;
+        for l in leaves {
+            entries_len += 4 + l.len() as u64;
+        }
+        let Some(dir) = &self.dir else {
+            return Ok(entries_len);
+        };
+        if !leaves.is_empty() {
+            let path = dir.join(ENTRIES_FILE);
+            let io = io_err(&path);
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(&io)?;
+            // Drop whatever a torn append left past the committed length.
+            f.set_len(self.entries_len).map_err(&io)?;
+            f.seek(SeekFrom::Start(self.entries_len)).map_err(&io)?;
+            let mut buf = Vec::with_capacity((entries_len - self.entries_len) as usize);
+            for l in leaves {
+                buf.extend_from_slice(&record(l));
+            }
+            f.write_all(&buf).map_err(&io)?;
+            f.sync_all().map_err(&io)?;
+        }
+        let state = encode_state_file(snapshot_note, checkpoint_note, size, entries_len)
+            .map_err(|p| corrupt(&dir.join(STATE_FILE), p))?;
+        write_atomic(dir, STATE_FILE, &state)?;
+        Ok(entries_len)
+    }
+
+    fn keep_evidence(&self, what: &str, size: u64, held: &str, found: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?.join(EVIDENCE_DIR);
+        fs::create_dir_all(&dir).ok()?;
+        let tag = &hex::encode(merkle::leaf_hash(found.as_bytes()))[..16];
+        let name = format!("{what}-{size}-{tag}.txt");
+        let text = format!("held:\n{held}\nreceived:\n{found}");
+        write_atomic(&dir, &name, text.as_bytes()).ok()?;
+        Some(dir.join(name))
+    }
+}
+
+struct Counter<'a> {
+    source: &'a dyn Source,
+    requests: u64,
+    bytes: u64,
+}
+
+impl Counter<'_> {
+    fn optional(&mut self, path: &str) -> Result<Option<Vec<u8>>, RevocationError> {
+        self.requests += 1;
+        let got = self.source.get(path)?;
+        if let Some(b) = &got {
+            let limit = max_response_bytes(path);
+            if b.len() > limit {
+                return Err(SourceError::TooLarge {
+                    path: path.into(),
+                    limit,
+                }
+                .into());
+            }
+            self.bytes += b.len() as u64;
+        }
+        Ok(got)
+    }
+
+    fn required(&mut self, path: &str) -> Result<Vec<u8>, RevocationError> {
+        self.optional(path)?
+            .ok_or_else(|| RevocationError::Missing { path: path.into() })
+    }
+}
+
+const STATE_LIMITS: Limits = Limits {
+    max_bytes: MAX_STATE_FILE_BYTES,
+    max_items: 32,
+    max_depth: 2,
+};
+
+fn encode_state_file(snapshot: &str, checkpoint: &str, size: u64, entries_len: u64) -> Result<Vec<u8>, String> {
+    let t = |s: &str| Value::Text(s.into());
+    cbor::encode(&Value::Map(vec![
+        (t("v"), Value::Integer(STATE_VERSION.into())),
+        (t("snapshot"), t(snapshot)),
+        (t("checkpoint"), t(checkpoint)),
+        (t("size"), Value::Integer(size.into())),
+        (t("entries_len"), Value::Integer(entries_len.into())),
+    ]))
+    .map_err(|e| e.to_string())
+}
+
+fn decode_state_file(bytes: &[u8]) -> Result<(String, String, u64, u64), String> {
+    let value = cbor::decode(bytes, STATE_LIMITS).map_err(|e| e.to_string())?;
+    let inner = || -> Result<_, crate::ManifestError> {
+        let mut f = Fields::new(value, "state")?;
+        let v = f.required("v")?.uint()?;
+        let snapshot = f.required("snapshot")?.text()?;
+        let checkpoint = f.required("checkpoint")?.text()?;
+        let size = f.required("size")?.uint()?;
+        let entries_len = f.required("entries_len")?.uint()?;
+        f.finish()?;
+        Ok((v, snapshot, checkpoint, size, entries_len))
+    };
+    let (v, snapshot, checkpoint, size, entries_len) = inner().map_err(|e| e.to_string())?;
+    if v != STATE_VERSION {
+        return Err(format!("state version {v} is not supported"));
+    }
+    Ok((snapshot, checkpoint, size, entries_len))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::revocation::merkle::MerkleTree;
+
+    #[test]
+    fn frontier_matches_merkle_tree() {
+        let mut tree = MerkleTree::new();
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), merkle::empty_root());
+        for i in 0..600u32 {
+            let h = merkle::leaf_hash(&i.to_be_bytes());
+            tree.push(h);
+            f.push(h);
+            assert_eq!(f.root(), tree.root(), "size {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn safe_paths() {
+        assert!(is_safe_path("v1/entries/3.p/4"));
+        assert!(is_safe_path("v1/proof/consistency/1/2"));
+        for bad in ["", "/v1/snapshot", "v1/../x", "v1//x", "v1/./x", "v1/a b", "v1\\x"] {
+            assert!(!is_safe_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn state_file_round_trip() {
+        let b = encode_state_file("s\n", "c\n", 3, 99).unwrap();
+        assert_eq!(decode_state_file(&b).unwrap(), ("s\n".into(), "c\n".into(), 3, 99));
+        assert!(decode_state_file(b"junk").is_err());
+    }
+}

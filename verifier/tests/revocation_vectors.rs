@@ -1,0 +1,269 @@
+//! Checks spec/vectors/revocation/vectors.json: fixed keys (hex seeds), the exact bytes
+//! of example entries, their leaf hashes, the tree root, a signed checkpoint and
+//! snapshot, a tile, a consistency proof, and negative vectors that name the error they
+//! must produce. `WEIGHTSEAL_REGEN_VECTORS=1` rewrites the file (signatures are
+//! deterministic, so regenerating an unchanged format gives the same file).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use weightseal_verifier::revocation::entry::{Action, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::merkle::{self, MerkleTree};
+use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
+use weightseal_verifier::revocation::testing::public;
+use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
+use weightseal_verifier::Digest;
+
+const HUB_SEED: [u8; 32] = [0x01; 32];
+const LAB_SEED: [u8; 32] = [0x02; 32];
+const LAB_SIGNING_SEED: [u8; 32] = [0x03; 32];
+const LOG_SEED: [u8; 32] = [0x0f; 32];
+const TIME: u64 = 1_750_000_000;
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/revocation/vectors.json")
+}
+
+fn error_name(debug: &str) -> String {
+    debug
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Builds every vector from the fixed seeds.
+fn generate() -> Value {
+    let hub = SigningKey::from_bytes(&HUB_SEED);
+    let lab = SigningKey::from_bytes(&LAB_SEED);
+    let lab_signing = SigningKey::from_bytes(&LAB_SIGNING_SEED);
+    let log = NoteSignerKey::new(DEFAULT_ORIGIN, SigningKey::from_bytes(&LOG_SEED)).unwrap();
+    let examples: Vec<(&str, &SigningKey, Entry)> = vec![
+        (
+            "hub revokes a derivative manifest",
+            &hub,
+            Entry {
+                subject: Subject::manifest(Digest::of(b"example derivative manifest")),
+                action: Action::Revoke,
+                reason: Reason::GuardrailsRemoved,
+                issuer: public(&hub),
+                time: TIME,
+                evidence: Some("https://hub.example/reports/42".into()),
+            },
+        ),
+        (
+            "hub revokes a tensor (content) digest",
+            &hub,
+            Entry {
+                subject: Subject::content(Digest::of(b"example tensor bytes")),
+                action: Action::Revoke,
+                reason: Reason::MaliciousPayload,
+                issuer: public(&hub),
+                time: TIME + 1,
+                evidence: None,
+            },
+        ),
+        (
+            "lab revokes its compromised signing key",
+            &lab,
+            Entry {
+                subject: Subject::key(public(&lab_signing).id()),
+                action: Action::Revoke,
+                reason: Reason::KeyCompromise,
+                issuer: public(&lab),
+                time: TIME + 2,
+                evidence: None,
+            },
+        ),
+        (
+            "hub reinstates the manifest",
+            &hub,
+            Entry {
+                subject: Subject::manifest(Digest::of(b"example derivative manifest")),
+                action: Action::Reinstate,
+                reason: Reason::Other,
+                issuer: public(&hub),
+                time: TIME + 3,
+                evidence: Some("https://hub.example/reports/42#appeal".into()),
+            },
+        ),
+    ];
+    let mut tree = MerkleTree::new();
+    let mut entries = Vec::new();
+    let mut leaves = Vec::new();
+    for (name, key, e) in &examples {
+        let s = e.sign(key).unwrap();
+        tree.push(s.leaf_hash());
+        leaves.push(s.as_bytes().to_vec());
+        entries.push(json!({
+            "name": name,
+            "subject_type": e.subject.kind.as_str(),
+            "subject_digest": e.subject.digest.to_hex(),
+            "action": e.action.as_str(),
+            "reason": e.reason.as_str(),
+            "issuer": hex::encode(e.issuer.to_raw()),
+            "time": e.time,
+            "evidence": e.evidence,
+            "entry_hex": hex::encode(s.entry_bytes()),
+            "signature_hex": hex::encode(s.signature()),
+            "signed_entry_hex": hex::encode(s.as_bytes()),
+            "leaf_hash_hex": hex::encode(s.leaf_hash()),
+        }));
+    }
+    let checkpoint = weightseal_verifier::revocation::note::Checkpoint {
+        origin: DEFAULT_ORIGIN.into(),
+        size: tree.len(),
+        root: tree.root(),
+        extensions: vec![],
+    };
+    let checkpoint_note = sign_checkpoint(&checkpoint, &log).unwrap();
+    let snapshot = Snapshot::for_checkpoint(&checkpoint, 7, TIME + 60, 86_400);
+    let snapshot_note = snapshot.sign(&log).unwrap();
+    let tile = encode_tile(&leaves).unwrap();
+    let proof = tree.consistency_proof(2, 4).unwrap();
+
+    // Negative vectors.
+    let good = SignedEntry::from_bytes(&leaves[0]).unwrap();
+    let mut bad_sig = leaves[0].clone();
+    let n = bad_sig.len();
+    bad_sig[n - 1] ^= 0x01;
+    let unknown_reason = {
+        let text = hex::encode(good.entry_bytes());
+        // "guardrails-removed" → "guardrails-remove!" (same length)
+        let from = hex::encode(b"guardrails-removed");
+        let to = hex::encode(b"guardrails-remove!");
+        hex::decode(text.replace(&from, &to)).unwrap()
+    };
+    let other_log = NoteSignerKey::new(DEFAULT_ORIGIN, SigningKey::from_bytes(&[0xee; 32])).unwrap();
+    let expired_window = Snapshot {
+        expires: snapshot.issued,
+        ..snapshot.clone()
+    };
+    let negatives = json!([
+        {"name": "signature bit flipped", "kind": "signed_entry", "hex": hex::encode(&bad_sig), "error": "BadSignature"},
+        {"name": "entry with unknown reason (not re-signed)", "kind": "entry", "hex": hex::encode(&unknown_reason), "error": "UnknownValue"},
+        {"name": "non-deterministic CBOR (integer 1 as 0x1801)", "kind": "entry",
+         "hex": hex::encode(good.entry_bytes()).replacen("617601", "61761801", 1), "error": "Cbor"},
+        {"name": "trailing byte after a signed entry", "kind": "signed_entry",
+         "hex": format!("{}00", hex::encode(good.as_bytes())), "error": "Cbor"},
+        {"name": "signed entry over 8 KiB", "kind": "signed_entry", "hex": hex::encode(vec![0u8; 8193]), "error": "TooLarge"},
+        {"name": "checkpoint signed by another log key", "kind": "checkpoint_note",
+         "text": sign_checkpoint(&checkpoint, &other_log).unwrap(), "error": "Note"},
+        {"name": "snapshot whose expiry is not after its issue time", "kind": "snapshot_body",
+         "text": format!("{}", snapshot.to_body().unwrap().replace(&format!("expires {}", snapshot.expires), &format!("expires {}", expired_window.expires))),
+         "error": "BadWindow"},
+        {"name": "snapshot version with a leading zero", "kind": "snapshot_body",
+         "text": snapshot.to_body().unwrap().replace("version 7", "version 07"), "error": "Line"},
+        {"name": "tile declaring 4 entries read as a partial tile of 3", "kind": "tile", "width": 3,
+         "hex": hex::encode(&tile), "error": "WrongWidth"},
+    ]);
+    json!({
+        "description": "weightseal revocation test vectors (spec/revocation.md). All hex is lower case. Keys are ed25519 seeds.",
+        "keys": {
+            "hub_issuer_seed": hex::encode(HUB_SEED),
+            "lab_issuer_seed": hex::encode(LAB_SEED),
+            "lab_signing_key_seed": hex::encode(LAB_SIGNING_SEED),
+            "lab_signing_key_id": public(&lab_signing).id().to_hex(),
+            "log_key_seed": hex::encode(LOG_SEED),
+            "log_origin": DEFAULT_ORIGIN,
+            "log_verifier_key": log.verifier_key().to_string(),
+        },
+        "entries": entries,
+        "tree": {
+            "size": tree.len(),
+            "root_hex": hex::encode(tree.root()),
+            "checkpoint_note": checkpoint_note,
+            "snapshot": {"version": 7, "issued": TIME + 60, "expires": TIME + 60 + 86_400},
+            "snapshot_note": snapshot_note,
+            "tile_path": TileRef::new(0, 4).unwrap().path(),
+            "tile_hex": hex::encode(&tile),
+            "consistency_2_4_hex": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+        },
+        "negative": negatives,
+    })
+}
+
+#[test]
+fn vectors_match_the_spec_file() {
+    let generated = generate();
+    if std::env::var_os("WEIGHTSEAL_REGEN_VECTORS").is_some() {
+        std::fs::create_dir_all(path().parent().unwrap()).unwrap();
+        std::fs::write(path(), serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    assert_eq!(stored, generated, "spec/vectors/revocation/vectors.json is out of date");
+}
+
+fn h(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn stored_vectors_verify_independently() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let log_key: NoteVerifierKey = v["keys"]["log_verifier_key"].as_str().unwrap().parse().unwrap();
+    let mut tree = MerkleTree::new();
+    for e in v["entries"].as_array().unwrap() {
+        let bytes = h(&e["signed_entry_hex"]);
+        let s = SignedEntry::from_bytes(&bytes).unwrap();
+        assert_eq!(s.entry_bytes(), h(&e["entry_hex"]).as_slice());
+        assert_eq!(s.signature().to_vec(), h(&e["signature_hex"]));
+        assert_eq!(merkle::leaf_hash(&bytes).to_vec(), h(&e["leaf_hash_hex"]));
+        let entry = s.entry();
+        assert_eq!(entry.subject.kind.as_str(), e["subject_type"]);
+        assert_eq!(entry.subject.digest.to_hex(), e["subject_digest"]);
+        assert_eq!(entry.action.as_str(), e["action"]);
+        assert_eq!(entry.reason.as_str(), e["reason"]);
+        assert_eq!(entry.time, e["time"].as_u64().unwrap());
+        assert_eq!(entry.evidence.as_deref(), e["evidence"].as_str());
+        tree.push(merkle::leaf_hash(&bytes));
+    }
+    let t = &v["tree"];
+    assert_eq!(tree.root().to_vec(), h(&t["root_hex"]));
+    let cp = open_checkpoint(
+        t["checkpoint_note"].as_str().unwrap().as_bytes(),
+        std::slice::from_ref(&log_key),
+    )
+    .unwrap();
+    assert_eq!((cp.size, cp.root), (tree.len(), tree.root()));
+    let snap = Snapshot::open(t["snapshot_note"].as_str().unwrap().as_bytes(), &[log_key]).unwrap();
+    assert!(snap.matches(&cp));
+    assert_eq!(snap.version, t["snapshot"]["version"].as_u64().unwrap());
+    let tile = TileRef::parse_path(t["tile_path"].as_str().unwrap()).unwrap();
+    let leaves = decode_tile(&h(&t["tile_hex"]), tile).unwrap();
+    assert_eq!(leaves.len(), 4);
+    let proof: Vec<[u8; 32]> = t["consistency_2_4_hex"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| h(x).try_into().unwrap())
+        .collect();
+    merkle::verify_consistency(2, 4, &tree.root_at(2).unwrap(), &tree.root(), &proof).unwrap();
+}
+
+#[test]
+fn negative_vectors_produce_their_named_errors() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let log_key: NoteVerifierKey = v["keys"]["log_verifier_key"].as_str().unwrap().parse().unwrap();
+    for n in v["negative"].as_array().unwrap() {
+        let name = n["name"].as_str().unwrap();
+        let debug = match n["kind"].as_str().unwrap() {
+            "signed_entry" => format!("{:?}", SignedEntry::from_bytes(&h(&n["hex"])).unwrap_err()),
+            "entry" => format!("{:?}", Entry::from_bytes(&h(&n["hex"])).unwrap_err()),
+            "checkpoint_note" => format!(
+                "{:?}",
+                open_checkpoint(n["text"].as_str().unwrap().as_bytes(), std::slice::from_ref(&log_key)).unwrap_err()
+            ),
+            "snapshot_body" => format!("{:?}", Snapshot::parse_body(n["text"].as_str().unwrap()).unwrap_err()),
+            "tile" => {
+                let tile = TileRef::new(0, n["width"].as_u64().unwrap()).unwrap();
+                format!("{:?}", decode_tile(&h(&n["hex"]), tile).unwrap_err())
+            }
+            other => panic!("unknown kind {other}"),
+        };
+        assert_eq!(error_name(&debug), n["error"].as_str().unwrap(), "{name}: {debug}");
+    }
+}
