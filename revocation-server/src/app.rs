@@ -109,7 +109,7 @@ async fn not_found() -> AppError {
 async fn method_not_allowed() -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
+        "method_not_allowed",
         "method not allowed here",
     )
 }
@@ -159,14 +159,14 @@ fn parse_number(text: &str, what: &str) -> Result<u64, AppError> {
         && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
         AppError::bad_request(
-            "bad-path",
+            "bad_path",
             format!("{what} must be a decimal number without leading zeros"),
         )
     })
 }
 
 fn path_error(e: PathRejection) -> AppError {
-    AppError::bad_request("bad-path", e.body_text())
+    AppError::bad_request("bad_path", e.body_text())
 }
 
 async fn checkpoint(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -212,7 +212,7 @@ async fn tile_response(state: &AppState, headers: &HeaderMap, k: u64, width: u64
 async fn get_tile(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
     let tile = TileRef::parse_path(uri.path()).ok_or_else(|| {
         AppError::bad_request(
-            "bad-path",
+            "bad_path",
             "a tile path is /v1/entries/{k} or /v1/entries/{k}.p/{w}: decimal numbers without leading zeros, 1 <= w <= 255",
         )
     })?;
@@ -225,7 +225,7 @@ fn proof_response(headers: &HeaderMap, answer: ProofAnswer, order: &str) -> Resu
             let tag = etag(&doc);
             Ok(cached(headers, Bytes::from(doc), &tag, IMMUTABLE, JSON))
         }
-        ProofAnswer::BadRange => Err(AppError::bad_request("bad-range", order.to_owned())),
+        ProofAnswer::BadRange => Err(AppError::bad_request("bad_range", order.to_owned())),
         ProofAnswer::PastEnd => Err(AppError::not_found("size is past the published log")),
     }
 }
@@ -288,10 +288,10 @@ async fn submit(
     };
     if !is_cbor(&headers) {
         return Err(refuse(
-            "unsupported-media-type",
+            "unsupported_media_type",
             AppError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
+                "unsupported_media_type",
                 "Content-Type must be application/cbor",
             ),
         ));
@@ -299,10 +299,10 @@ async fn submit(
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             refuse(
-                "too-large",
+                "too_large",
                 AppError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
+                    "too_large",
                     format!("request body is over the limit of {MAX_BODY_BYTES} bytes"),
                 ),
             )
@@ -315,13 +315,13 @@ async fn submit(
     })?;
     let accepted = state.policy.check_submission(&body, now_unix()).map_err(|r| match r {
         Refusal::Malformed(m) => refuse("malformed", AppError::bad_request("malformed", m)),
-        Refusal::BadSignature(m) => refuse("bad-signature", AppError::bad_request("bad-signature", m)),
+        Refusal::BadSignature(m) => refuse("bad_signature", AppError::bad_request("bad_signature", m)),
         Refusal::UnknownIssuer(m) => refuse(
-            "unknown-issuer",
-            AppError::new(StatusCode::FORBIDDEN, "unknown-issuer", m),
+            "unknown_issuer",
+            AppError::new(StatusCode::FORBIDDEN, "unknown_issuer", m),
         ),
-        Refusal::OutOfScope(m) => refuse("out-of-scope", AppError::new(StatusCode::FORBIDDEN, "out-of-scope", m)),
-        Refusal::Stale(m) => refuse("stale", AppError::new(StatusCode::FORBIDDEN, "stale", m)),
+        Refusal::OutOfScope(m) => refuse("out_of_scope", AppError::new(StatusCode::FORBIDDEN, "out_of_scope", m)),
+        Refusal::Stale(m) => refuse("bad_time", AppError::bad_request("bad_time", m)),
     })?;
     match state.log.append(accepted.leaf).await {
         Ok(Appended::New { index, leaf_hash, size }) => {

@@ -38,7 +38,7 @@ impl AppError {
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", message)
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
     /// 500, with the real cause kept for the log only.

@@ -248,7 +248,7 @@ async fn bad_requests_get_4xx(backend: Backend) {
     assert_eq!(submit(&router, hub_submission(&w, 3)).await.0, StatusCode::CREATED);
     assert_eq!(state.log.published().size, 4);
     let text = String::from_utf8(call(&router, get("/metrics")).await.2.to_vec()).unwrap();
-    for reason in ["malformed", "bad-signature", "too-large", "unsupported-media-type"] {
+    for reason in ["malformed", "bad_signature", "too_large", "unsupported_media_type"] {
         assert!(
             text.contains(&format!("weightseal_submissions_refused_total{{reason=\"{reason}\"}}")),
             "{reason}: {text}"

@@ -1,5 +1,5 @@
 //! The issuer policy end to end through `POST /v1/submit`, on SQLite and PostgreSQL: every
-//! refusal is answered 403/409 and records nothing; allowed submissions are 201.
+//! refusal is answered 400/403/409 and records nothing; allowed submissions are 201.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -48,19 +48,19 @@ async fn policy_end_to_end(backend: Backend) {
             "unknown issuer",
             submission(signed(&w.stranger, content, Action::Revoke), None),
             StatusCode::FORBIDDEN,
-            "unknown-issuer",
+            "unknown_issuer",
         ),
         (
             "lab revoking content",
             submission(signed(&w.lab, content, Action::Revoke), None),
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "lab revoking a key it does not hold",
             submission(signed(&w.lab, Subject::key(key_id(&w.hub)), Action::Revoke), None),
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "lab revoking a manifest without authority",
@@ -69,7 +69,7 @@ async fn policy_end_to_end(backend: Backend) {
                 None,
             ),
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "lab revoking a manifest signed by someone else",
@@ -81,7 +81,7 @@ async fn policy_end_to_end(backend: Backend) {
                 )
             },
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "lab revoking another manifest than its authority file",
@@ -93,7 +93,7 @@ async fn policy_end_to_end(backend: Backend) {
                 )
             },
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "hub revoking a key",
@@ -102,7 +102,7 @@ async fn policy_end_to_end(backend: Backend) {
                 None,
             ),
             StatusCode::FORBIDDEN,
-            "out-of-scope",
+            "out_of_scope",
         ),
         (
             "stale entry",
@@ -114,8 +114,8 @@ async fn policy_end_to_end(backend: Backend) {
                     None,
                 )
             },
-            StatusCode::FORBIDDEN,
-            "",
+            StatusCode::BAD_REQUEST,
+            "bad_time",
         ),
         (
             "entry from the future",
@@ -127,8 +127,8 @@ async fn policy_end_to_end(backend: Backend) {
                     None,
                 )
             },
-            StatusCode::FORBIDDEN,
-            "",
+            StatusCode::BAD_REQUEST,
+            "bad_time",
         ),
         (
             "garbage authority file",
@@ -208,7 +208,7 @@ async fn policy_end_to_end(backend: Backend) {
         "{text}"
     );
     assert!(
-        text.contains("weightseal_submissions_refused_total{reason=\"unknown-issuer\"} 1"),
+        text.contains("weightseal_submissions_refused_total{reason=\"unknown_issuer\"} 1"),
         "{text}"
     );
     assert!(text.contains("weightseal_submissions_accepted_total 5"), "{text}");

@@ -77,7 +77,13 @@ fn profile_for(dir_name: &str) -> &str {
 }
 
 fn locate_or_build() -> PathBuf {
-    if let Some(p) = std::env::var_os("WEIGHTSEAL_BIN") {
+    locate_or_build_bin("weightseal-signer", "weightseal", "WEIGHTSEAL_BIN")
+}
+
+/// Finds binary `bin` of `package` beside the test executable (same target folder and
+/// profile) after asking cargo to bring it up to date; `env` overrides.
+fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap();
@@ -85,7 +91,7 @@ fn locate_or_build() -> PathBuf {
     if profile_dir.ends_with("deps") {
         profile_dir.pop();
     }
-    let bin = profile_dir.join(format!("weightseal{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("{bin_name}{}", std::env::consts::EXE_SUFFIX));
     let profile = profile_for(profile_dir.file_name().and_then(OsStr::to_str).unwrap_or("debug"));
     // target/<profile>, or target/<triple>/<profile> when cross-compiling.
     let mut target_dir = profile_dir.parent().unwrap().to_path_buf();
@@ -104,9 +110,9 @@ fn locate_or_build() -> PathBuf {
             "build",
             "--quiet",
             "-p",
-            "weightseal-signer",
+            package,
             "--bin",
-            "weightseal",
+            bin_name,
             "--profile",
             profile,
         ])
@@ -121,17 +127,24 @@ fn locate_or_build() -> PathBuf {
     match build.status() {
         Ok(s) if s.success() => {}
         Ok(s) => eprintln!(
-            "note: building weightseal failed ({s}); using {} if it exists",
+            "note: building {bin_name} failed ({s}); using {} if it exists",
             bin.display()
         ),
         Err(e) => eprintln!("note: cannot run cargo ({e}); using {} if it exists", bin.display()),
     }
     assert!(
         bin.is_file(),
-        "the weightseal binary is not at {}; build it (cargo build -p weightseal-signer) or set WEIGHTSEAL_BIN",
+        "the {bin_name} binary is not at {}; build it (cargo build -p {package}) or set {env}",
         bin.display()
     );
     bin
+}
+
+/// The `weightseal-server` binary, built (once per test process) if needed.
+/// `WEIGHTSEAL_SERVER_BIN` overrides.
+pub fn weightseal_server_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build_bin("weightseal-server", "weightseal-server", "WEIGHTSEAL_SERVER_BIN"))
 }
 
 /// The `weightseal` binary, built (once per test process) if needed.
@@ -356,3 +369,5 @@ pub fn have_program(program: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+pub mod revocation;

@@ -115,8 +115,10 @@ fn demo_exits_0_and_shows_the_refusals() {
         .stdout_has("modeling_custom.py")
         .stdout_has("lm_head.weight")
         .stdout_has("model.layers.0.mlp.weight")
-        .stdout_has("all 9 steps behaved as expected");
-    assert_eq!(run.stdout.matches("refused: ").count(), 2);
+        .stdout_has("revoked (guardrails-removed)")
+        .stdout_has("all 15 steps behaved as expected");
+    // Tampered tensor, unsigned file beside the weights, revoked fork.
+    assert_eq!(run.stdout.matches("refused: ").count(), 3);
     assert!(!run.stdout.contains("UNEXPECTED"));
     assert!(
         started.elapsed().as_secs() < 10,
@@ -129,6 +131,6 @@ fn demo_exits_0_and_shows_the_refusals() {
     let v = run.json();
     assert_eq!(v["ok"], true);
     let steps = v["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 9);
+    assert_eq!(steps.len(), 15);
     assert!(steps.iter().all(|s| s["ok"] == true));
 }

@@ -10,12 +10,15 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde_json::json;
 use weightseal_verifier::Verifier;
 
+use super::demo_server::{find_server_binary, DemoServer};
 use super::diff::DiffArgs;
 use super::keygen::KeygenArgs;
 use super::output::{self, bytes, indent};
+use super::revoke::RevokeArgs;
+use super::revstate::StateArgs;
 use super::sign::SignArgs;
 use super::verify::VerifyArgs;
-use super::{diff, exit, keygen, sign, verify, Ctx, Failure, Outcome, Report};
+use super::{diff, exit, keygen, revoke, sign, verify, Ctx, Failure, Outcome, Report};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -29,7 +32,8 @@ const FORK: &str = "tiny-model-fork";
 const WEIGHTS: &str = "model.safetensors";
 const TAMPERED_TENSOR: &str = "model.layers.1.mlp.weight";
 const FORK_CHANGES: [&str; 2] = ["lm_head.weight", "model.layers.0.mlp.weight"];
-const STEPS: usize = 9;
+const STEPS: usize = 15;
+const EVIDENCE: &str = "https://hub.example/reports/tiny-model-fork";
 
 /// The demo model's tensors: name and shape (F32).
 const TENSORS: [(&str, &[usize]); 5] = [
@@ -170,6 +174,19 @@ impl Demo {
     }
 }
 
+/// `verify MODEL` trusting the lab and the fork author, against the revocation server.
+fn verify_revocations_args(model: &str, server: &DemoServer) -> VerifyArgs {
+    let mut a = verify_args(&[]);
+    a.model = PathBuf::from(model);
+    a.trusted_keys.push(PathBuf::from("fork.key.pub"));
+    a.revocations = Some(server.url.clone());
+    a.state = StateArgs {
+        state: Some(PathBuf::from("runtime-revocations")),
+        revocation_keys: vec![server.note_key.clone()],
+    };
+    a
+}
+
 fn verify_args(tensors: &[&str]) -> VerifyArgs {
     VerifyArgs {
         model: PathBuf::from(MODEL),
@@ -178,6 +195,9 @@ fn verify_args(tensors: &[&str]) -> VerifyArgs {
         threshold: None,
         tensors: tensors.iter().map(|s| s.to_string()).collect(),
         allow_unsigned_files_unsafe: false,
+        revocations: None,
+        state: StateArgs::default(),
+        unsafe_ignore_revocation_status: false,
     }
 }
 
@@ -366,6 +386,10 @@ pub fn run(args: &DemoArgs, ctx: Ctx) -> Outcome {
         result,
     );
 
+    // The modeling file goes away again: the base must load in the revocation steps.
+    let _ = std::fs::remove_file(&custom);
+    revocation_steps(&mut demo, quiet);
+
     let failed = demo.steps.iter().filter(|s| !s.ok).count();
     let kept = if args.keep {
         let path = dir.keep();
@@ -399,4 +423,154 @@ pub fn run(args: &DemoArgs, ctx: Ctx) -> Outcome {
         report.code = exit::REFUSED;
     }
     Ok(report)
+}
+
+fn failed_step(message: String) -> (String, bool, String) {
+    (
+        format!("failed: {message}\n"),
+        false,
+        "UNEXPECTED: could not run this step".into(),
+    )
+}
+
+/// Steps 10-15: a hub revokes the fork on a real `weightseal-server`; the runtime refuses it.
+fn revocation_steps(demo: &mut Demo, quiet: Ctx) {
+    let first = demo.steps.len();
+    let started = start_server(quiet);
+    let (mut server, result) = match started {
+        Ok((server, text)) => (
+            Some(server),
+            (text, true, "ok: the log is served on 127.0.0.1".to_string()),
+        ),
+        Err(e) => (None, failed_step(format!("{e:#}"))),
+    };
+    demo.step(
+        "A revocation service starts: weightseal-server (SQLite), with a hub and the lab as issuers",
+        Some("weightseal-server serve --listen 127.0.0.1:0 --key log.key --issuers issuers.json --database sqlite:revocations.db"),
+        result,
+    );
+    let Some(srv) = server.as_mut() else {
+        while demo.steps.len() < first + 6 {
+            demo.step(
+                "(skipped: no revocation server)",
+                None,
+                (String::new(), false, "not run".into()),
+            );
+        }
+        return;
+    };
+
+    // 11. The fork's author signs it; the runtime checks it against the list: not revoked yet.
+    let sign_fork = SignArgs {
+        model: PathBuf::from(FORK),
+        key: PathBuf::from("fork.key"),
+        signature: None,
+        name: Some("someone/tiny-model-fork".into()),
+        parent: vec![],
+        relation: vec![],
+        ignore: vec![],
+        annotations: vec![],
+        raw_chunk_size: None,
+    };
+    let result = keygen::run(
+        &KeygenArgs {
+            out: PathBuf::from("fork.key"),
+        },
+        quiet,
+    )
+    .and_then(|_| sign::run(&sign_fork, quiet))
+    .and_then(|_| verify::run(&verify_revocations_args(FORK, srv), quiet));
+    demo.step(
+        "The fork's author signs it; a runtime verifies it and checks the revocation list: not revoked (yet)",
+        Some("weightseal verify tiny-model-fork --trusted-key fork.key.pub --revocations URL --revocation-key LOG_KEY"),
+        expect_ok(result),
+    );
+
+    // 12. The hub revokes it.
+    let revoke_args = RevokeArgs {
+        server: srv.url.clone(),
+        key: PathBuf::from("hub.key"),
+        manifest: Some(Path::new(FORK).join("weightseal.sig")),
+        model: None,
+        digest: None,
+        key_id: None,
+        except: vec![],
+        reason: weightseal_verifier::revocation::entry::Reason::GuardrailsRemoved,
+        evidence: Some(EVIDENCE.into()),
+        reinstate: false,
+    };
+    demo.step(
+        "The hub finds the fork has its guardrails removed and revokes it (a signed entry in the log)",
+        Some(&format!(
+            "weightseal revoke --server URL --key hub.key --manifest tiny-model-fork/weightseal.sig \\\n      --reason guardrails-removed --evidence {EVIDENCE}"
+        )),
+        expect_ok(revoke::run(&revoke_args, quiet)),
+    );
+
+    // 13. The runtime syncs and refuses the fork.
+    demo.step(
+        "The runtime verifies the fork again: the signature is fine, but it is revoked",
+        Some("weightseal verify tiny-model-fork --trusted-key fork.key.pub --revocations URL"),
+        expect_refusal(
+            verify::run(&verify_revocations_args(FORK, srv), quiet),
+            "guardrails-removed",
+        ),
+    );
+
+    // 14. The base still loads.
+    demo.step(
+        "The lab's base model still loads",
+        Some("weightseal verify tiny-model --trusted-key lab.key.pub --revocations URL"),
+        expect_ok(verify::run(&verify_revocations_args(MODEL, srv), quiet)),
+    );
+
+    // 15. Stop the server.
+    let result = match srv.stop() {
+        Ok(()) => ("stopped (SIGTERM, exit status 0)\n".to_string(), true, "ok".to_string()),
+        Err(e) => failed_step(format!("{e:#}")),
+    };
+    demo.step("The revocation service stops cleanly", None, result);
+    server.take();
+}
+
+/// Keys, issuers file and the server process.
+fn start_server(quiet: Ctx) -> anyhow::Result<(DemoServer, String)> {
+    let Some(binary) = find_server_binary() else {
+        anyhow::bail!(
+            "weightseal-server was not found beside this weightseal binary or on PATH; build it with \
+             `cargo build --release --bins` and run ./target/release/weightseal demo"
+        );
+    };
+    for name in ["hub.key", "log.key"] {
+        keygen::run(
+            &KeygenArgs {
+                out: PathBuf::from(name),
+            },
+            quiet,
+        )
+        .map_err(|f| anyhow!(f.message()))?;
+    }
+    let pem = |p: &str| std::fs::read_to_string(p).with_context(|| format!("cannot read {p}"));
+    let lab_id = weightseal_verifier::PublicKey::from_pem_file(Path::new("lab.key.pub"))?.id();
+    let issuers = json!({"issuers": [
+        {"name": "hub.example", "role": "hub", "public_key": pem("hub.key.pub")?},
+        {"name": "lab.example", "role": "lab", "public_key": pem("lab.key.pub")?, "signing_keys": [lab_id.to_hex()]},
+    ]});
+    std::fs::write("issuers.json", serde_json::to_vec_pretty(&issuers)?).context("cannot write issuers.json")?;
+    let root = std::env::current_dir()?;
+    let server = DemoServer::start(
+        &binary,
+        &root.join("log.key"),
+        &root.join("issuers.json"),
+        &root.join("revocations.db"),
+        &root.join("server.log"),
+    )?;
+    let text = format!(
+        "{}\nlistening on {}\nissuers: hub.example (hub: may revoke any model or content), lab.example (lab: \
+         its own releases and keys)\nlog key (runtimes pin it): {}\n",
+        binary.display(),
+        server.url,
+        server.note_key
+    );
+    Ok((server, text))
 }

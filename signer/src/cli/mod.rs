@@ -15,13 +15,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod common;
 mod cosign;
 mod demo;
+mod demo_server;
 mod diff;
 mod inspect;
 mod keygen;
 mod output;
+mod revocations;
+mod revoke;
+mod revstate;
 mod sign;
 mod verify;
 
@@ -39,10 +44,12 @@ pub(crate) mod exit {
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  success (verify: the model matched a trusted signature; diff: identical)
-  1  verify, cosign: the model must NOT be loaded (any digest, file-set, signature or
-     trust failure, a missing or malformed signature file); diff: the models differ;
-     other commands: the operation failed
+  0  success (verify: the model matched a trusted signature and is not revoked; check:
+     nothing revoked; diff: identical)
+  1  verify, cosign, check: the model must NOT be loaded (any digest, file-set, signature
+     or trust failure, a missing or malformed signature file, a revoked model, or a
+     revocation status that cannot be established); diff: the models differ; other
+     commands: the operation failed (revoke: the server refused or was unreachable)
   2  the command could not run: bad arguments, an unreadable or invalid key file, an
      unknown tensor name, an impossible threshold
 
@@ -77,6 +84,12 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Compare two models by tensor content (signature files, folders or weight files).
     Diff(diff::DiffArgs),
+    /// Sign a revocation (or reinstatement) with an issuer key and submit it to a revocation server.
+    Revoke(revoke::RevokeArgs),
+    /// Check an unsigned model against a revocation list: every file and tensor digest.
+    Check(check::CheckArgs),
+    /// Manage the local revocation state: sync, status, bundle.
+    Revocations(revocations::RevocationsArgs),
     /// Walk through signing, verifying and refusing tampered models in a temporary folder.
     Demo(demo::DemoArgs),
 }
@@ -174,6 +187,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args, ctx),
         Command::Inspect(args) => inspect::run(args, ctx),
         Command::Diff(args) => diff::run(args, ctx),
+        Command::Revoke(args) => revoke::run(args, ctx),
+        Command::Check(args) => check::run(args, ctx),
+        Command::Revocations(args) => revocations::run(args, ctx),
         Command::Demo(args) => demo::run(args, ctx),
     };
     finish(outcome, ctx)

@@ -6,17 +6,28 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
-use weightseal_verifier::{Coverage, Verified, Verifier, VerifyError};
+use weightseal_verifier::{Coverage, KeyId, SignedModel, Verified, Verifier, VerifyError};
 
 use super::common::{load_trusted_key, signature_path, verify_hint};
 use super::output::{self, bytes, plural};
+use super::revstate::{self, StateArgs};
 use super::{exit, Ctx, Failure, Outcome, Report};
 
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "\
-Exit status: 0 verified; 1 the model must NOT be loaded (bytes, file set, signature or trust
-failed, or the signature file is missing or malformed); 2 the command could not run (bad
-arguments, unreadable or invalid --trusted-key file, unknown tensor name, impossible threshold).")]
+Revocation: with --revocations SRC the list is synced into the state folder after the
+signature checks, then the manifest digest, every signer's key id and every file and chunk
+(tensor) digest are looked up. SRC is an http:// URL (a live weightseal-server or a static
+export on any web server), a folder written by `weightseal-server export`, or a bundle file
+(`weightseal revocations bundle`). If the sync fails but the held state is still fresh, it is
+used (a warning says so). If no fresh status can be established (never synced, snapshot
+expired) the model is refused (fail closed) unless --unsafe-ignore-revocation-status.
+
+Exit status: 0 verified (and not revoked); 1 the model must NOT be loaded (bytes, file set,
+signature or trust failed, the signature file is missing or malformed, the model is revoked,
+or its revocation status cannot be established); 2 the command could not run (bad arguments,
+unreadable or invalid --trusted-key file, unknown tensor name, impossible threshold, no or a
+different --revocation-key).")]
 pub struct VerifyArgs {
     /// The model: a folder, or a single weight file.
     pub model: PathBuf,
@@ -40,19 +51,35 @@ pub struct VerifyArgs {
     /// nothing but the signed files, by name.
     #[arg(long)]
     pub allow_unsigned_files_unsafe: bool,
+    /// Check the model against a revocation list: an http:// URL, a static export folder, or
+    /// a bundle file.
+    #[arg(long, value_name = "URL_OR_DIR_OR_BUNDLE")]
+    pub revocations: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// UNSAFE: load the model even when its revocation status cannot be established (no
+    /// state, expired snapshot, unreachable server). A model known to be revoked is still
+    /// refused.
+    #[arg(long, requires = "revocations")]
+    pub unsafe_ignore_revocation_status: bool,
 }
 
 pub fn run(args: &VerifyArgs, ctx: Ctx) -> Outcome {
     let sig_path = signature_path(&args.model, args.signature.as_deref());
     verify(args, ctx, &sig_path).map_err(|mut f| {
-        f.json = Some(json!({
+        let extra = f.json.take();
+        let mut doc = json!({
             "verified": false,
             "refused": f.code == exit::REFUSED,
             "exit_code": f.code,
             "error": f.message(),
             "model": args.model.display().to_string(),
             "signature": sig_path.display().to_string(),
-        }));
+        });
+        if let (Some(obj), Some(serde_json::Value::Object(extra))) = (doc.as_object_mut(), extra) {
+            obj.extend(extra);
+        }
+        f.json = Some(doc);
         f
     })
 }
@@ -75,6 +102,11 @@ fn verify(args: &VerifyArgs, ctx: Ctx, sig_path: &Path) -> Outcome {
         builder = builder.allow_unsigned_files_unsafe();
     }
     let verifier = builder.build().map_err(Failure::usage)?;
+    if args.revocations.is_none() && (args.state.state.is_some() || !args.state.revocation_keys.is_empty()) {
+        return Err(Failure::usage(anyhow!(
+            "--state and --revocation-key need --revocations SRC"
+        )));
+    }
     let refuse = |e: VerifyError| {
         let hint = verify_hint(&e, sig_path);
         let code = if e.is_rejection() { exit::REFUSED } else { exit::USAGE };
@@ -99,7 +131,70 @@ fn verify(args: &VerifyArgs, ctx: Ctx, sig_path: &Path) -> Outcome {
              checked; load only the signed files, by name",
         );
     }
-    Ok(report(args, sig_path, &verifier, &verified))
+    let revocation = match &args.revocations {
+        Some(src) => Some(check_revocations(args, src, sig_path, &model)?),
+        None => None,
+    };
+    let mut r = report(args, sig_path, &verifier, &verified);
+    if let Some((human, json)) = revocation {
+        r.human += &human;
+        if let Some(obj) = r.json.as_object_mut() {
+            obj.insert("revocation".into(), json);
+        }
+    }
+    Ok(r)
+}
+
+/// Syncs the revocation list and looks the model up (manifest digest, every key with a valid
+/// signature in the file, every file and chunk digest). `Err` (exit 1) when revoked or when
+/// the status is unknown without the unsafe flag.
+fn check_revocations(
+    args: &VerifyArgs,
+    src: &str,
+    sig_path: &Path,
+    model: &SignedModel,
+) -> Result<(String, serde_json::Value), Failure> {
+    let est = revstate::establish(src, &args.state)?;
+    est.warn_if_sync_failed();
+    if let Some(unknown) = &est.unknown {
+        if !args.unsafe_ignore_revocation_status {
+            return Err(est.unknown_failure(unknown, Some("--unsafe-ignore-revocation-status")));
+        }
+        output::print_warning(&format!(
+            "!!! --unsafe-ignore-revocation-status: the revocation status of this model is UNKNOWN ({unknown}); \
+             it is being loaded without knowing whether it was revoked !!!"
+        ));
+    }
+    let digest = model.manifest_digest();
+    let mut signers: Vec<KeyId> = model.signers().to_vec();
+    if let Ok(sig) = Verifier::read_signature_file(sig_path) {
+        for s in sig.signatures() {
+            let id = s.public_key.id();
+            if !signers.contains(&id) && s.is_valid_for(&digest) {
+                signers.push(id);
+            }
+        }
+    }
+    let hits = est.state.check_manifest(model.manifest(), &digest, &signers);
+    if !hits.is_empty() {
+        let mut f = Failure::refused(anyhow!(
+            "{} must not be loaded: {}\n{}",
+            args.model.display(),
+            revstate::hits_summary(&hits),
+            revstate::hits_text(&hits).trim_end()
+        ));
+        f.json = Some(json!({"revoked": revstate::hits_json(&hits), "revocation": est.json()}));
+        return Err(f);
+    }
+    let status = match &est.unknown {
+        Some(_) => "UNKNOWN (unsafe: not established)".to_string(),
+        None => format!("not revoked ({})", est.describe()),
+    };
+    let mut json = est.json();
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("revoked".into(), json!(false));
+    }
+    Ok((format!("  revocation:      {status}\n"), json))
 }
 
 fn report(args: &VerifyArgs, sig_path: &Path, verifier: &Verifier, v: &Verified) -> Report {

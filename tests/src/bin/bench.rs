@@ -2,7 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p weightseal-e2e --bin bench -- format [--size-gib 2] [--runs 5] [--dir DIR] [--json]
+//! cargo run --release -p weightseal-e2e --bin bench -- revocation [--entries 1000000] [--chunks 10000] [--json]
 //! ```
+//!
+//! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
+//! 1,000,000-entry state; a 1-entry delta sync onto it over HTTP (bytes, requests, time);
+//! requests per second for `/v1/checkpoint` and `/v1/snapshot` from the live
+//! `weightseal-server` and from its export behind a tower-http `ServeDir`, in one run.
 //!
 //! `format` creates (once) a safetensors file of 16 F32 tensors filled with pseudo-random
 //! bytes, warms the page cache, then times `b3sum FILE`, `weightseal sign`, `weightseal
@@ -26,6 +32,9 @@ use std::process::{Command as Process, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[path = "../bench_revocation.rs"]
+mod revocation;
 use serde_json::json;
 
 /// Targets from the issue.
@@ -51,8 +60,9 @@ struct Cli {
 enum Command {
     /// Sign and verify a generated safetensors file; compare with `b3sum` on the same file.
     Format(FormatArgs),
-    // Revocation(RevocationArgs): the revocation-check benchmark goes here, beside
-    // `format`, with its own `fn revocation(args) -> Result<ExitCode, String>`.
+    /// Revocation: lookups against 1M entries, a 1-entry delta sync, and requests per
+    /// second from the live server beside its static export.
+    Revocation(revocation::RevocationArgs),
     /// (internal) Sign through the library, as `weightseal sign` would.
     #[command(hide = true)]
     LibSign {
@@ -95,9 +105,17 @@ struct FormatArgs {
     /// How to run sign and verify.
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
+    /// Also time sign and full verify with this second `weightseal` binary (say, a build
+    /// from before a change), in the same interleaved rounds, for a fair A/B comparison.
+    #[arg(long, value_name = "PATH")]
+    compare: Option<PathBuf>,
     /// Do not run `cargo build` for the `weightseal` binary; use what is there.
     #[arg(long)]
     no_build: bool,
+    /// Before each round, wait up to this many seconds in all for the machine to go quiet
+    /// (other processes using under 0.2 CPUs); for shared machines.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    wait_quiet: u64,
     /// Print the results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -117,6 +135,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Format(args) => format(&args),
+        Command::Revocation(args) => revocation::run(&args),
         Command::LibSign { model, key, signature } => lib_sign(&model, &key, &signature),
         Command::LibVerify {
             model,
@@ -224,6 +243,7 @@ struct Report {
     samples: Vec<Vec<Sample>>,
     stats: Vec<Stats>,
     checks: Vec<Check>,
+    comparisons: Vec<Check>,
     warnings: Vec<String>,
 }
 
@@ -273,31 +293,66 @@ fn format(args: &FormatArgs) -> Result<ExitCode, String> {
         program: b3sum,
         args: vec![model.display().to_string()],
     };
-    let jobs = vec![b3, sign, verify, verify_one];
+    let mut jobs = vec![b3, sign, verify, verify_one];
+    if let Some(other) = &args.compare {
+        if jobs[1].args.first().is_none_or(|a| a != "sign") {
+            return Err("--compare needs the CLI for the main measurement".into());
+        }
+        jobs.push(Job {
+            label: "sign (--compare)",
+            key: "compare_sign",
+            program: other.clone(),
+            args: jobs[1].args.clone(),
+        });
+        jobs.push(Job {
+            label: "verify (--compare)",
+            key: "compare_verify",
+            program: other.clone(),
+            args: jobs[2].args.clone(),
+        });
+    }
 
-    // Page cache: this machine's page cache forgets a file left alone for some minutes,
-    // so read it right before measuring, until it reads at memory speed; then one untimed
-    // run of each command (sign first: it writes the signature the verifies need).
+    // Page cache: this machine's page cache forgets a file left alone for some minutes
+    // (with gigabytes free), so read it right before measuring, until a pass fetches
+    // nothing from storage; then one untimed run of each command (sign first: it writes
+    // the signature the verifies need).
     let (cache_rate, warm_fetched) = warm_page_cache(&model)?;
-    for i in [1, 2, 3, 0] {
+    for i in [1, 2, 3, 0].into_iter().chain(4..jobs.len()) {
         run_once(&jobs[i])?;
     }
 
     // Timed runs, interleaved: round r starts at job r, so no command always follows the
-    // same one and slow drifts in machine load spread over all of them.
-    let started = Instant::now();
-    let stat_before = ProcStat::read();
+    // same one and slow drifts in machine load spread over all of them. Machine-wide CPU
+    // use is totalled over the rounds only (not the waits), to tell how noisy they were.
+    let mut wait_left = Duration::from_secs(args.wait_quiet);
+    let mut measured = Duration::ZERO;
+    let mut machine: Option<(u64, u64)> = Some((0, 0)); // busy and steal ticks
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); jobs.len()];
     let mut rounds = 0;
     for round in 0..args.runs {
-        if started.elapsed() > TIME_BUDGET {
+        if measured > TIME_BUDGET {
             eprintln!("bench: time budget spent after {round} rounds; stopping early");
             break;
         }
+        if !wait_left.is_zero() {
+            let t = Instant::now();
+            wait_for_quiet(wait_left);
+            wait_left = wait_left.saturating_sub(t.elapsed());
+            if t.elapsed() > Duration::from_secs(10) {
+                // The page cache here forgets files left alone for a while.
+                warm_page_cache(&model)?;
+            }
+        }
+        let (before, t) = (ProcStat::read(), Instant::now());
         for k in 0..jobs.len() {
             let i = (round + k) % jobs.len();
             samples[i].push(run_once(&jobs[i])?);
         }
+        measured += t.elapsed();
+        machine = match (machine, before, ProcStat::read()) {
+            (Some((busy, steal)), Some(a), Some(b)) => Some((busy + b.busy - a.busy, steal + b.steal - a.steal)),
+            _ => None,
+        };
         rounds += 1;
         let last: Vec<String> = jobs
             .iter()
@@ -306,20 +361,19 @@ fn format(args: &FormatArgs) -> Result<ExitCode, String> {
             .collect();
         eprintln!("bench: round {}/{}: {}", round + 1, args.runs, last.join(", "));
     }
-    let measured_wall = started.elapsed().as_secs_f64();
-    let stat_after = ProcStat::read();
+    let measured_wall = measured.as_secs_f64();
     let load_after = loadavg();
 
     // Noise: CPU time spent by everything else on the machine while we measured.
     let ours: f64 = samples.iter().flatten().map(|s| s.cpu).sum();
-    let (foreign_cpus, steal_cpus) = match (stat_before, stat_after) {
-        (Some(a), Some(b)) => {
-            let busy = (b.busy - a.busy) as f64 / TICKS_PER_SECOND;
-            let steal = (b.steal - a.steal) as f64 / TICKS_PER_SECOND;
+    let (foreign_cpus, steal_cpus) = match machine {
+        Some((busy, steal)) => {
+            let busy = busy as f64 / TICKS_PER_SECOND;
+            let steal = steal as f64 / TICKS_PER_SECOND;
             let foreign = ((busy - ours) / measured_wall).max(0.0);
             (Some(foreign), Some(steal / measured_wall))
         }
-        _ => (None, None),
+        None => (None, None),
     };
 
     let stats: Vec<Stats> = samples.iter().map(|s| Stats::of(s)).collect();
@@ -340,6 +394,18 @@ fn format(args: &FormatArgs) -> Result<ExitCode, String> {
             MAX_ONE_TENSOR_FRACTION,
         ),
     ];
+    // With --compare: informational ratios, no targets.
+    let mut comparisons = Vec::new();
+    if stats.len() == 6 {
+        for (label, key, what, base) in [
+            ("compare sign / b3sum", "compare_sign_vs_b3sum", 4, 0),
+            ("compare verify / b3sum", "compare_verify_vs_b3sum", 5, 0),
+            ("sign / compare sign", "sign_vs_compare_sign", 1, 4),
+            ("verify / compare verify", "verify_vs_compare_verify", 2, 5),
+        ] {
+            comparisons.push(Check::new(label, key, &stats[what], &stats[base], f64::NAN));
+        }
+    }
     let mut warnings = Vec::new();
     if cpus != 2 {
         warnings.push(format!("{cpus} CPUs here; the targets were set on a 2-core machine"));
@@ -359,7 +425,7 @@ fn format(args: &FormatArgs) -> Result<ExitCode, String> {
         warnings.push("the file did not stay in the page cache while warming up: free some memory".into());
     }
     let storage: u64 = samples.iter().flatten().map(|s| s.storage).sum();
-    if storage > spec.total_len() / 100 {
+    if storage / (rounds.max(1) as u64) > spec.total_len() / 100 {
         warnings.push(format!(
             "the timed runs fetched {} from storage: the file fell out of the page cache, rerun",
             human_size(storage)
@@ -389,6 +455,7 @@ fn format(args: &FormatArgs) -> Result<ExitCode, String> {
         samples,
         stats,
         checks,
+        comparisons,
         warnings,
     };
     if args.json {
@@ -472,6 +539,13 @@ impl Report {
                 if c.pass { "PASS" } else { "MISS" }
             );
         }
+        for c in &self.comparisons {
+            let _ = writeln!(
+                o,
+                "{:<24} {:>7.3}x median  {:>7.3}x min/min  {:>7.3}x cpu",
+                c.label, c.median, c.min, c.cpu
+            );
+        }
         for w in &self.warnings {
             let _ = writeln!(o, "warning: {w}");
         }
@@ -532,6 +606,11 @@ impl Report {
             },
             "commands": commands,
             "ratios": ratios,
+            "comparisons": self
+                .comparisons
+                .iter()
+                .map(|c| (c.key.to_string(), json!({"median": c.median, "min": c.min, "cpu": c.cpu})))
+                .collect::<serde_json::Map<_, _>>(),
             "warnings": self.warnings,
             "pass": self.checks.iter().all(|c| c.pass),
         })
@@ -976,6 +1055,7 @@ struct Check {
 }
 
 impl Check {
+    /// `target` NaN: informational, never passes.
     fn new(label: &'static str, key: &'static str, what: &Stats, base: &Stats, target: f64) -> Check {
         let median = what.median / base.median;
         Check {
@@ -1009,6 +1089,27 @@ impl ChildUsage {
             minflt: field(11)?,
             ticks: field(16)? + field(17)?,
         })
+    }
+}
+
+/// Waits, at most `limit`, until other processes use under 0.2 CPUs over two seconds.
+fn wait_for_quiet(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (Some(a), t) = (ProcStat::read(), Instant::now()) else {
+            return;
+        };
+        std::thread::sleep(Duration::from_secs(2));
+        let Some(b) = ProcStat::read() else { return };
+        let busy = (b.busy - a.busy) as f64 / TICKS_PER_SECOND / t.elapsed().as_secs_f64();
+        if busy < 0.2 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("bench: still {busy:.1} CPUs busy elsewhere; measuring anyway");
+            return;
+        }
+        eprintln!("bench: waiting for quiet ({busy:.1} CPUs busy elsewhere)");
     }
 }
 
