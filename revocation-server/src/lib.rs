@@ -5,7 +5,7 @@
 //! log, and publishes signed checkpoints and snapshots, entry tiles and proofs that runtimes sync.
 //!
 //! Every wire format comes from [`weightseal_verifier::revocation`]; this crate only stores,
-//! signs and serves. [`app`] builds the HTTP router, [`store`] holds the two storage backends
+//! signs and serves. [`app()`] builds the HTTP router, [`store`] holds the two storage backends
 //! (SQLite and PostgreSQL) behind one trait, [`log`] keeps the in-memory Merkle tree and the
 //! current publication, and [`export`] writes the publication as static files.
 
