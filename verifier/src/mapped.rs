@@ -31,10 +31,6 @@ use memmap2::{Mmap, MmapOptions};
 
 use crate::digest::Digest;
 
-/// Chunks at least this large are hashed with BLAKE3's multi-threaded update: below it,
-/// the fork-join overhead outweighs the gain and chunk-level parallelism suffices.
-const PARALLEL_HASH_THRESHOLD: u64 = 1 << 20;
-
 /// A read-only mapping of a whole file.
 #[derive(Debug)]
 pub(crate) struct MappedFile {
@@ -78,14 +74,7 @@ impl MappedFile {
 
     /// BLAKE3 of `range`, or `None` if it lies outside the file.
     pub(crate) fn hash(&self, range: Range<u64>) -> Option<Digest> {
-        let bytes = self.slice(range)?;
-        if bytes.len() as u64 >= PARALLEL_HASH_THRESHOLD {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update_rayon(bytes);
-            Some(Digest::from_bytes(*hasher.finalize().as_bytes()))
-        } else {
-            Some(Digest::of(bytes))
-        }
+        self.slice(range).map(Digest::of_parallel)
     }
 }
 

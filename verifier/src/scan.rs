@@ -165,7 +165,7 @@ fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
         match gguf::parse_header(&prefix, size) {
             Ok(parsed) => {
                 let header_len = parsed.data_start;
-                let header = map.copy(0..header_len).unwrap_or_default();
+                let header = header_from_prefix(prefix, map, header_len)?;
                 let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
                 chunks.extend(
                     parsed
@@ -192,6 +192,23 @@ fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The header chunk's bytes, built from the prefix the parser read, so that the bytes
+/// hashed are the bytes parsed. Only the alignment padding after the tensor infos may lie
+/// beyond the prefix; it is read from the file.
+fn header_from_prefix(mut prefix: Vec<u8>, map: &MappedFile, header_len: u64) -> Result<Vec<u8>, GgufError> {
+    let have = prefix.len() as u64;
+    if have >= header_len {
+        prefix.truncate(header_len as usize);
+    } else {
+        let padding = map.copy(have..header_len).ok_or(GgufError::Truncated {
+            what: "header padding",
+            offset: have,
+        })?;
+        prefix.extend(padding);
+    }
+    Ok(prefix)
 }
 
 /// Hashes one file (`rel` is its manifest path).
@@ -252,4 +269,24 @@ pub fn scan_folder(
 ) -> Result<Vec<FileEntry>, ScanError> {
     let files = walk_folder(root, ignore, exclude)?;
     scan_files(&files, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn header_from_prefix_truncates_or_completes_with_the_padding() {
+        let data: Vec<u8> = (0..100u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let map = MappedFile::map(&f).unwrap();
+        // The prefix covers the header: it is cut to the header's length.
+        assert_eq!(header_from_prefix(data[..80].to_vec(), &map, 64).unwrap(), &data[..64]);
+        // The padding lies beyond the prefix: it is read from the file.
+        assert_eq!(header_from_prefix(data[..40].to_vec(), &map, 64).unwrap(), &data[..64]);
+        // A header past the end of the file is an error, never a short header.
+        assert!(header_from_prefix(data[..40].to_vec(), &map, 200).is_err());
+    }
 }

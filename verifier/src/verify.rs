@@ -703,13 +703,7 @@ impl SignedModel {
                 VerifyError::Read(ScanError::Io { path, source })
             }
         })?;
-        let found = if buf.len() >= 1 << 20 {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update_rayon(buf);
-            Digest::from_bytes(*hasher.finalize().as_bytes())
-        } else {
-            Digest::of(buf)
-        };
+        let found = Digest::of_parallel(buf);
         if found != chunk.digest {
             buf.fill(0);
             return Err(VerifyError::ChunkMismatch {
