@@ -98,22 +98,32 @@ async fn count(c: &impl GenericClient) -> Result<u64, StoreError> {
     to_u64(col(&row, 0)?, "entry count")
 }
 
-async fn leaf_hashes(c: &impl GenericClient, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+/// Reads one byte column of entries `[start, end)`, checking the indexes are contiguous.
+/// `sql` is one of the fixed queries below (never built from input).
+async fn column_range(c: &impl GenericClient, sql: &str, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
     let rows = c
-        .query(
-            "SELECT idx, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&to_i64(start)?, &to_i64(end)?],
-        )
+        .query(sql, &[&to_i64(start)?, &to_i64(end)?])
         .await
         .map_err(StoreError::backend)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let idx = to_u64(col(row, 0)?, "index")?;
         check_contiguous(idx, start + out.len() as u64)?;
-        let bytes: &[u8] = col(row, 1)?;
-        out.push(to_hash(bytes, idx)?);
+        out.push(col(row, 1)?);
     }
     Ok(out)
+}
+
+const LEAF_HASHES_SQL: &str = "SELECT idx, leaf_hash FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+const BODIES_SQL: &str = "SELECT idx, body FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+
+async fn leaf_hashes(c: &impl GenericClient, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+    column_range(c, LEAF_HASHES_SQL, start, end)
+        .await?
+        .iter()
+        .zip(start..)
+        .map(|(bytes, idx)| to_hash(bytes, idx))
+        .collect()
 }
 
 async fn find_leaf(c: &impl GenericClient, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
@@ -139,21 +149,7 @@ impl Store for PostgresStore {
     }
 
     async fn bodies(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT idx, body FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-                &[&to_i64(start)?, &to_i64(end)?],
-            )
-            .await
-            .map_err(StoreError::backend)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let idx = to_u64(col(row, 0)?, "index")?;
-            check_contiguous(idx, start + out.len() as u64)?;
-            out.push(col(row, 1)?);
-        }
-        Ok(out)
+        column_range(&**self.client().await?, BODIES_SQL, start, end).await
     }
 
     async fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {

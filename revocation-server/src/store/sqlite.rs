@@ -114,10 +114,10 @@ fn count(conn: &Connection) -> Result<u64, StoreError> {
     to_u64(n, "entry count")
 }
 
-fn leaf_hashes(conn: &Connection, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT idx, leaf_hash FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
-        .map_err(StoreError::backend)?;
+/// Reads one byte column of entries `[start, end)`, checking the indexes are contiguous.
+/// `sql` is one of the fixed queries below (never built from input).
+fn column_range(conn: &Connection, sql: &str, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(StoreError::backend)?;
     let mut rows = stmt
         .query(params![to_i64(start)?, to_i64(end)?])
         .map_err(StoreError::backend)?;
@@ -125,10 +125,20 @@ fn leaf_hashes(conn: &Connection, start: u64, end: u64) -> Result<Vec<Hash>, Sto
     while let Some(row) = rows.next().map_err(StoreError::backend)? {
         let idx = to_u64(row.get(0).map_err(StoreError::backend)?, "index")?;
         check_contiguous(idx, start + out.len() as u64)?;
-        let bytes: Vec<u8> = row.get(1).map_err(StoreError::backend)?;
-        out.push(to_hash(&bytes, idx)?);
+        out.push(row.get(1).map_err(StoreError::backend)?);
     }
     Ok(out)
+}
+
+const LEAF_HASHES_SQL: &str = "SELECT idx, leaf_hash FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
+const BODIES_SQL: &str = "SELECT idx, body FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx";
+
+fn leaf_hashes(conn: &Connection, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+    column_range(conn, LEAF_HASHES_SQL, start, end)?
+        .iter()
+        .zip(start..)
+        .map(|(bytes, idx)| to_hash(bytes, idx))
+        .collect()
 }
 
 fn find_leaf(conn: &Connection, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
@@ -258,22 +268,7 @@ impl Store for SqliteStore {
     }
 
     async fn bodies(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT idx, body FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
-                .map_err(StoreError::backend)?;
-            let mut rows = stmt
-                .query(params![to_i64(start)?, to_i64(end)?])
-                .map_err(StoreError::backend)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(StoreError::backend)? {
-                let idx = to_u64(row.get(0).map_err(StoreError::backend)?, "index")?;
-                check_contiguous(idx, start + out.len() as u64)?;
-                out.push(row.get(1).map_err(StoreError::backend)?);
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| column_range(c, BODIES_SQL, start, end)).await
     }
 
     async fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
