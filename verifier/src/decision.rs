@@ -611,7 +611,11 @@ impl LoadDecision {
                     source: Box::new(source),
                 };
                 if self.mode == Mode::Warn && e.kind() != RefusalKind::Usage {
-                    Ok((None, vec![e]))
+                    // A finding already reported by the decision (the file set, in warn
+                    // mode) is not reported twice.
+                    let text = e.to_string();
+                    let new = !self.warnings.iter().any(|w| w.to_string() == text);
+                    Ok((None, if new { vec![e] } else { Vec::new() }))
                 } else {
                     Err(e)
                 }
@@ -625,7 +629,8 @@ impl LoadDecision {
         self.byte_check(m.verify_all(progress))
     }
 
-    /// Verifies only the named tensors (see [`SignedModel::verify_tensors`]).
+    /// Verifies only the named tensors (see [`SignedModel::verify_tensors`]), and the
+    /// folder's file set again.
     pub fn verify_tensors(&self, names: &[&str], progress: Option<ProgressFn<'_>>) -> Result<Checked, DecisionError> {
         let m = self.signed()?;
         self.byte_check(m.verify_tensors(names, progress))
@@ -723,6 +728,19 @@ impl Policy {
         };
         match self.verifier.open(model, &sig_path) {
             Ok(signed) => {
+                // The folder's file set (names and sizes, from one directory listing) is
+                // part of the decision: a loader that then reads tensor by tensor never
+                // looks at the folder again, and a `modeling_custom.py` dropped beside the
+                // weights must refuse the load, not only a full verification.
+                if let Err(source) = signed.check_file_set() {
+                    self.finding(
+                        DecisionError::Verify {
+                            model: model.to_path_buf(),
+                            source: Box::new(source),
+                        },
+                        &mut warnings,
+                    )?;
+                }
                 if let Some(cfg) = &self.revocations {
                     let (status, report) = self.revocation_status(
                         cfg,

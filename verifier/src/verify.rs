@@ -549,7 +549,7 @@ impl SignedModel {
 
     /// Compares the files present with the signed set (folder scope only): every
     /// signed file present with its signed size, nothing unsigned beside them.
-    fn check_file_set(&self) -> Result<(), VerifyError> {
+    pub(crate) fn check_file_set(&self) -> Result<(), VerifyError> {
         let Scope::Folder = self.scope else { return Ok(()) };
         let ignore = IgnoreRules::new(&self.manifest.ignore).map_err(|problem| {
             VerifyError::ManifestInvalid(ManifestError::Field {

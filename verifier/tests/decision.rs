@@ -355,17 +355,28 @@ fn trust_refusals_have_their_kinds() {
         .build()
         .unwrap();
     assert_eq!(refused(two.open(&w.model, None)).kind(), RefusalKind::Untrusted);
-    // Unsigned file beside the weights: tampered, found by the byte check's file-set rule.
+    // Unsigned file beside the weights: tampered, refused by the decision itself (a loader
+    // reading tensor by tensor never lists the folder again).
     std::fs::write(w.model.join("modeling_custom.py"), b"import os").unwrap();
-    let d = Policy::builder()
-        .trust(public(&lab()))
-        .build()
-        .unwrap()
-        .open(&w.model, None)
-        .unwrap();
-    let e = d.verify_all(None).unwrap_err();
+    let e = refused(
+        Policy::builder()
+            .trust(public(&lab()))
+            .build()
+            .unwrap()
+            .open(&w.model, None),
+    );
     assert_eq!(e.kind(), RefusalKind::Tampered);
     assert_eq!(e.tampered_at(), Some(("modeling_custom.py", None)));
+    // In warn mode it is reported once, by the decision, and not again by the byte check.
+    let warn = Policy::builder()
+        .trust(public(&lab()))
+        .mode(Mode::Warn)
+        .build()
+        .unwrap();
+    let d = warn.open(&w.model, None).unwrap();
+    assert_eq!(d.warnings().len(), 1);
+    let (proof, findings) = d.verify_all(None).unwrap();
+    assert!(proof.is_none() && findings.is_empty());
 }
 
 #[test]
