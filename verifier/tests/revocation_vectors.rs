@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use weightseal_verifier::revocation::entry::{Action, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::entry::{Action, BatchSubmission, Entry, Reason, SignedEntry, Subject};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
 use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::policy::KeyLiveness;
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
 use weightseal_verifier::revocation::testing::public;
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
@@ -160,6 +161,86 @@ fn generate() -> Value {
         {"name": "tile declaring 4 entries read as a partial tile of 3", "kind": "tile", "width": 3,
          "hex": hex::encode(&tile), "error": "WrongWidth"},
     ]);
+    // §6.1: a batch of the first two example entries.
+    let batch = BatchSubmission {
+        entries: leaves[..2]
+            .iter()
+            .map(|l| SignedEntry::from_bytes(l).unwrap())
+            .collect(),
+        authority: None,
+    }
+    .to_bytes()
+    .unwrap();
+    let unknown_key = hex::encode(&batch).replacen(&hex::encode(b"entries"), &hex::encode(b"entrie!"), 1);
+    let batch_negatives = json!([
+        {"name": "the same entry twice", "kind": "batch",
+         "hex": hex::encode(raw_batch(&[good.as_bytes(), good.as_bytes()])),
+         "error": "Field"},
+        {"name": "unknown key instead of \"entries\"", "kind": "batch", "hex": unknown_key, "error": "Field"},
+        {"name": "an entry with a flipped signature bit", "kind": "batch",
+         "hex": hex::encode(raw_batch(&[&leaves[1], &bad_sig])), "error": "BadSignature"},
+    ]);
+    // §3.1: the revoked-key rule over a sequence of entries.
+    let k = Subject::key(public(&lab_signing).id());
+    let step = |key: &SigningKey, subject: Subject, action: Action, t: u64| {
+        Entry {
+            subject,
+            action,
+            reason: Reason::KeyCompromise,
+            issuer: public(key),
+            time: TIME + t,
+            evidence: None,
+        }
+        .sign(key)
+        .unwrap()
+    };
+    let sequence = [
+        ("the lab revokes its signing key K", step(&lab, k, Action::Revoke, 10)),
+        (
+            "K reinstates itself: void (K is revoked)",
+            step(&lab_signing, k, Action::Reinstate, 11),
+        ),
+        (
+            "K revokes a manifest: void (K is revoked)",
+            step(
+                &lab_signing,
+                Subject::manifest(Digest::of(b"a rival's model")),
+                Action::Revoke,
+                12,
+            ),
+        ),
+        (
+            "the lab (another authority) reinstates K",
+            step(&lab, k, Action::Reinstate, 13),
+        ),
+        (
+            "K reinstates itself: void (never allowed)",
+            step(&lab_signing, k, Action::Reinstate, 14),
+        ),
+        (
+            "K revokes a manifest: counts (K is live)",
+            step(
+                &lab_signing,
+                Subject::manifest(Digest::of(b"K's own old model")),
+                Action::Revoke,
+                15,
+            ),
+        ),
+    ];
+    let mut live = KeyLiveness::new();
+    let key_rule: Vec<Value> = sequence
+        .iter()
+        .map(|(name, s)| {
+            let e = s.entry();
+            let void = live.apply(&e.issuer.id(), &e.subject, e.action).err();
+            json!({
+                "name": name,
+                "signed_entry_hex": hex::encode(s.as_bytes()),
+                "void": void.map(|v| error_name(&format!("{v:?}"))),
+                "key_k_revoked_after": live.check(&public(&lab_signing).id(), &Subject::content(Digest::of(b"probe")), Action::Revoke).is_err(),
+            })
+        })
+        .collect();
     json!({
         "description": "weightseal revocation test vectors (spec/revocation.md). All hex is lower case. Keys are ed25519 seeds.",
         "keys": {
@@ -183,7 +264,83 @@ fn generate() -> Value {
             "consistency_2_4_hex": proof.iter().map(hex::encode).collect::<Vec<_>>(),
         },
         "negative": negatives,
+        "batch_submission": {
+            "entries": [entries[0]["name"], entries[1]["name"]],
+            "hex": hex::encode(&batch),
+            "negative": batch_negatives,
+        },
+        "key_rule": key_rule,
     })
+}
+
+/// `{"entries": [leaf, …]}` with the given leaves, bypassing the encoder's checks.
+fn raw_batch(leaves: &[&[u8]]) -> Vec<u8> {
+    // Map of one key ("entries", 7 bytes), an array of byte strings: hand-encoded so that
+    // invalid contents (a bad signature, a duplicate) can be expressed.
+    let mut out = vec![0xa1, 0x67];
+    out.extend_from_slice(b"entries");
+    assert!(leaves.len() < 24);
+    out.push(0x80 | leaves.len() as u8);
+    for l in leaves {
+        let n = l.len();
+        if n < 24 {
+            out.push(0x40 | n as u8);
+        } else if n < 256 {
+            out.extend_from_slice(&[0x58, n as u8]);
+        } else {
+            out.extend_from_slice(&[0x59, (n >> 8) as u8, n as u8]);
+        }
+        out.extend_from_slice(l);
+    }
+    out
+}
+
+#[test]
+fn batch_and_key_rule_vectors_hold() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let b = &v["batch_submission"];
+    let decoded = BatchSubmission::from_bytes(&h(&b["hex"])).unwrap();
+    let names: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(decoded.entries.len(), 2);
+    for (e, name) in decoded.entries.iter().zip(b["entries"].as_array().unwrap()) {
+        let i = names.iter().position(|n| Some(*n) == name.as_str()).unwrap();
+        assert_eq!(
+            hex::encode(e.as_bytes()),
+            v["entries"][i]["signed_entry_hex"].as_str().unwrap()
+        );
+    }
+    for n in b["negative"].as_array().unwrap() {
+        let err = BatchSubmission::from_bytes(&h(&n["hex"])).unwrap_err();
+        assert_eq!(
+            error_name(&format!("{err:?}")),
+            n["error"].as_str().unwrap(),
+            "{}",
+            n["name"]
+        );
+    }
+    let mut live = KeyLiveness::new();
+    for step in v["key_rule"].as_array().unwrap() {
+        let s = SignedEntry::from_bytes(&h(&step["signed_entry_hex"])).unwrap();
+        let e = s.entry();
+        let void = live.apply(&e.issuer.id(), &e.subject, e.action).err();
+        assert_eq!(
+            void.map(|v| error_name(&format!("{v:?}"))).as_deref(),
+            step["void"].as_str(),
+            "{}",
+            step["name"]
+        );
+        let k = SignedEntry::from_bytes(&h(&v["key_rule"][0]["signed_entry_hex"])).unwrap();
+        let k_id: weightseal_verifier::KeyId = k.entry().subject.digest.to_hex().parse().unwrap();
+        let revoked = live
+            .check(&k_id, &Subject::content(Digest::of(b"probe")), Action::Revoke)
+            .is_err();
+        assert_eq!(Some(revoked), step["key_k_revoked_after"].as_bool(), "{}", step["name"]);
+    }
 }
 
 #[test]

@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::envelope::SignatureFile;
 use crate::keys::{KeyId, PublicKey};
-use crate::revocation::entry::{SignedEntry, Subject, SubjectKind};
+use crate::revocation::entry::{Action, SignedEntry, Subject, SubjectKind};
 use crate::revocation::merkle::Hash;
 
 /// How far in the past an entry's time may be when it is submitted (24 h).
@@ -213,6 +213,21 @@ pub enum PolicyViolation {
         /// Its leaf hash.
         leaf_hash: Hash,
     },
+    /// The issuer key is itself revoked in the log (§3.1): a revoked key signs nothing more.
+    #[error("issuer key {key_id} is revoked (log entry {revoked_by}): the log accepts nothing more it signs")]
+    RevokedIssuer {
+        /// The issuer's key id.
+        key_id: KeyId,
+        /// The log index of the entry that revoked it.
+        revoked_by: u64,
+    },
+    /// A key entry reinstating the very key that signs it (§3.1): reinstatement needs another
+    /// authority.
+    #[error("key {key_id} may not reinstate itself: another signing key of the lab must issue the reinstatement")]
+    SelfReinstatement {
+        /// The key id.
+        key_id: KeyId,
+    },
 }
 
 impl PolicyViolation {
@@ -221,6 +236,7 @@ impl PolicyViolation {
         match self {
             PolicyViolation::UnknownIssuer { .. } => "unknown_issuer",
             PolicyViolation::SubjectNotAllowed { .. }
+            | PolicyViolation::SelfReinstatement { .. }
             | PolicyViolation::KeyNotOwned { .. }
             | PolicyViolation::MissingAuthority { .. }
             | PolicyViolation::AuthorityMismatch { .. }
@@ -228,13 +244,14 @@ impl PolicyViolation {
             PolicyViolation::MalformedAuthority { .. } => "malformed",
             PolicyViolation::TooOld { .. } | PolicyViolation::InFuture { .. } => "bad_time",
             PolicyViolation::Replay { .. } => "replay",
+            PolicyViolation::RevokedIssuer { .. } => "revoked_issuer",
         }
     }
 
     /// The HTTP status for this refusal: 400, 403 or 409.
     pub fn http_status(&self) -> u16 {
         match self.code() {
-            "unknown_issuer" | "out_of_scope" => 403,
+            "unknown_issuer" | "out_of_scope" | "revoked_issuer" => 403,
             "replay" => 409,
             _ => 400,
         }
@@ -390,6 +407,11 @@ impl IssuerPolicy {
         let issuer = self.issuer(&entry.issuer).ok_or(PolicyViolation::UnknownIssuer {
             key_id: entry.issuer.id(),
         })?;
+        if is_self_reinstatement(&entry.issuer.id(), &entry.subject, entry.action) {
+            return Err(PolicyViolation::SelfReinstatement {
+                key_id: entry.issuer.id(),
+            });
+        }
         let not_allowed = || PolicyViolation::SubjectNotAllowed {
             issuer: issuer.name.clone(),
             role: issuer.role,
@@ -467,6 +489,72 @@ impl IssuerPolicy {
         let issuer = self.check(signed, auth.as_ref(), now)?;
         check_replay(signed, already_logged)?;
         Ok(issuer)
+    }
+}
+
+/// Whether an entry reinstates the key that issues it (never allowed, §3.1).
+pub fn is_self_reinstatement(issuer: &KeyId, subject: &Subject, action: Action) -> bool {
+    action == Action::Reinstate && subject.kind == SubjectKind::Key && subject.digest == issuer.digest()
+}
+
+/// The revoked-key rule (spec/revocation.md §3.1), applied in log order by the log to every
+/// submission and by clients to every entry they hold, so that a log that accepted a
+/// forbidden entry anyway does not revive a key.
+///
+/// Once a `key` subject is revoked, no later entry whose issuer is that key counts (whatever
+/// it says, including a reinstatement of itself or of anything else); an entry of a key
+/// reinstating itself never counts. Another issuer that may name the key (a lab listing it in
+/// `signing_keys`) can reinstate it; after that the key's entries count again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLiveness {
+    /// Key subject digest → log index of the entry that revoked it.
+    revoked: HashMap<crate::Digest, u64>,
+    /// How many log entries were applied (the next index).
+    applied: u64,
+}
+
+impl KeyLiveness {
+    /// Nothing applied yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries were applied (the index the next one gets).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Whether an entry by `issuer` about `subject` would count now; the error says why not.
+    pub fn check(&self, issuer: &KeyId, subject: &Subject, action: Action) -> Result<(), PolicyViolation> {
+        if let Some(&revoked_by) = self.revoked.get(&issuer.digest()) {
+            return Err(PolicyViolation::RevokedIssuer {
+                key_id: *issuer,
+                revoked_by,
+            });
+        }
+        if is_self_reinstatement(issuer, subject, action) {
+            return Err(PolicyViolation::SelfReinstatement { key_id: *issuer });
+        }
+        Ok(())
+    }
+
+    /// Applies the next log entry: `Ok` when it counts (a key entry then changes the key's
+    /// status), the violation when it is void. Either way it takes the next index.
+    pub fn apply(&mut self, issuer: &KeyId, subject: &Subject, action: Action) -> Result<(), PolicyViolation> {
+        let index = self.applied;
+        self.applied += 1;
+        self.check(issuer, subject, action)?;
+        if subject.kind == SubjectKind::Key {
+            match action {
+                Action::Revoke => {
+                    self.revoked.insert(subject.digest, index);
+                }
+                Action::Reinstate => {
+                    self.revoked.remove(&subject.digest);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
