@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use weightseal_verifier::revocation::entry::{Action, BatchSubmission, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::entry::{
+    select_content, Action, BatchSubmission, Entry, Reason, SignedEntry, Subject,
+};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
 use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
 use weightseal_verifier::revocation::policy::KeyLiveness;
@@ -17,6 +19,7 @@ use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint
 use weightseal_verifier::revocation::testing::public;
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
 use weightseal_verifier::Digest;
+use weightseal_verifier::{Chunk, ChunkRole, FileEntry, FileKind};
 
 const HUB_SEED: [u8; 32] = [0x01; 32];
 const LAB_SEED: [u8; 32] = [0x02; 32];
@@ -270,7 +273,127 @@ fn generate() -> Value {
             "negative": batch_negatives,
         },
         "key_rule": key_rule,
+        "fork_content": fork_content(),
     })
+}
+
+/// §6.3: a fork sharing two of its three tensors with its parent; its config.json is a
+/// plain file. The revocation holds the fork's weight file and its one changed tensor.
+fn fork_content() -> Value {
+    let d = |s: &str| Digest::of(s.as_bytes()).to_hex();
+    let file = |path: &str, kind: &str, digest: &str, chunks: Value| json!({"path": path, "kind": kind, "digest": d(digest), "chunks": chunks});
+    let tensor = |name: &str, digest: &str| json!({"kind": "tensor", "name": name, "len": 64, "digest": d(digest)});
+    let header = |digest: &str| json!({"kind": "header", "len": 32, "digest": d(digest)});
+    let parent = json!([file(
+        "model.safetensors",
+        "safetensors",
+        "parent file",
+        json!([
+            header("parent header"),
+            tensor("a", "tensor a"),
+            tensor("b", "tensor b"),
+            tensor("c", "tensor c")
+        ])
+    )]);
+    let fork = json!([
+        file(
+            "config.json",
+            "raw",
+            "config file",
+            json!([{"kind": "data", "len": 10, "digest": d("config bytes")}])
+        ),
+        file(
+            "model.safetensors",
+            "safetensors",
+            "fork file",
+            json!([
+                header("fork header"),
+                tensor("a", "tensor a"),
+                tensor("b", "tensor b"),
+                tensor("c", "tensor c, fine-tuned")
+            ])
+        ),
+    ]);
+    let selection = select_content(&files_of(&fork), &[digests_of(&files_of(&parent))], false);
+    json!({
+        "parent": parent,
+        "fork": fork,
+        "revoke": selection.revoke.iter().map(|(d, w)| json!({"digest": d.to_hex(), "what": w})).collect::<Vec<_>>(),
+        "shared": selection.shared.iter().map(|(d, w, _)| json!({"digest": d.to_hex(), "what": w})).collect::<Vec<_>>(),
+    })
+}
+
+fn files_of(v: &Value) -> Vec<FileEntry> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let mut offset = 0;
+            let chunks: Vec<Chunk> = f["chunks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let len = c["len"].as_u64().unwrap();
+                    let role = match c["kind"].as_str().unwrap() {
+                        "header" => ChunkRole::Header,
+                        "tensor" => ChunkRole::Tensor(c["name"].as_str().unwrap().into()),
+                        _ => ChunkRole::Data,
+                    };
+                    let chunk = Chunk {
+                        role,
+                        offset,
+                        len,
+                        digest: c["digest"].as_str().unwrap().parse().unwrap(),
+                    };
+                    offset += len;
+                    chunk
+                })
+                .collect();
+            FileEntry {
+                path: f["path"].as_str().unwrap().into(),
+                size: offset,
+                kind: match f["kind"].as_str().unwrap() {
+                    "safetensors" => FileKind::Safetensors,
+                    "gguf" => FileKind::Gguf,
+                    _ => FileKind::Raw,
+                },
+                chunk_size: None,
+                chunks,
+                digest: f["digest"].as_str().unwrap().parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn digests_of(files: &[FileEntry]) -> std::collections::BTreeSet<Digest> {
+    files
+        .iter()
+        .flat_map(|f| std::iter::once(f.digest).chain(f.chunks.iter().map(|c| c.digest)))
+        .collect()
+}
+
+#[test]
+fn fork_content_vector_holds() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let fc = &v["fork_content"];
+    let parent = digests_of(&files_of(&fc["parent"]));
+    let fork = files_of(&fc["fork"]);
+    let pairs = |list: &[(Digest, String)]| -> Value {
+        json!(list
+            .iter()
+            .map(|(d, w)| json!({"digest": d.to_hex(), "what": w}))
+            .collect::<Vec<_>>())
+    };
+    let default = select_content(&fork, std::slice::from_ref(&parent), false);
+    assert_eq!(pairs(&default.revoke), fc["revoke"]);
+    let shared: Vec<(Digest, String)> = default.shared.iter().map(|(d, w, _)| (*d, w.clone())).collect();
+    assert_eq!(pairs(&shared), fc["shared"]);
+    assert_eq!(fc["revoke"].as_array().unwrap().len(), 2);
+    assert_eq!(fc["shared"].as_array().unwrap().len(), 2);
+    // The explicit flag adds exactly the shared digests.
+    let all = select_content(&fork, &[parent], true);
+    assert_eq!(all.revoke.len(), 4);
 }
 
 /// `{"entries": [leaf, …]}` with the given leaves, bypassing the encoder's checks.

@@ -643,6 +643,61 @@ impl Submission {
     }
 }
 
+/// What a content revocation of a model holds (spec/revocation.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSelection {
+    /// The digests to revoke, each with what it is (`file P`, `tensor T in P`), in the
+    /// model's file and chunk order, each digest once.
+    pub revoke: Vec<(Digest, String)>,
+    /// The digests another model also has: (digest, what it is, position of that model in
+    /// `bases`). Left out of `revoke` unless shared content is included explicitly.
+    pub shared: Vec<(Digest, String, usize)>,
+}
+
+/// Selects the content digests a revocation of the model made of `files` holds: the
+/// digest of every safetensors/GGUF file and of every non-empty tensor (plain files such as
+/// `config.json` are shared by unrelated models and never selected). A digest any of `bases`
+/// (the model's parents, and models the issuer names) also has is listed in `shared` and,
+/// unless `include_shared`, left out, so that revoking a derivative never revokes the content
+/// it shares with its parent.
+pub fn select_content(
+    files: &[crate::FileEntry],
+    bases: &[std::collections::BTreeSet<Digest>],
+    include_shared: bool,
+) -> ContentSelection {
+    let mut candidates = Vec::new();
+    for f in files {
+        if f.kind != crate::FileKind::Raw {
+            candidates.push((f.digest, format!("file {}", f.path)));
+        }
+        for c in &f.chunks {
+            if matches!(c.role, crate::ChunkRole::Tensor(_)) && c.len > 0 {
+                candidates.push((c.digest, format!("{} in {}", c.label(), f.path)));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = ContentSelection {
+        revoke: Vec::new(),
+        shared: Vec::new(),
+    };
+    for (digest, what) in candidates {
+        if !seen.insert(digest) {
+            continue;
+        }
+        match bases.iter().position(|b| b.contains(&digest)) {
+            Some(base) => {
+                out.shared.push((digest, what.clone(), base));
+                if include_shared {
+                    out.revoke.push((digest, what));
+                }
+            }
+            None => out.revoke.push((digest, what)),
+        }
+    }
+    out
+}
+
 /// The most entries one batch submission may carry.
 pub const MAX_BATCH_ENTRIES: usize = 4096;
 
