@@ -878,3 +878,15 @@ fn issue7_tree_that_does_not_extend_the_held_one_marks_the_state() {
     let other_note = fs::read_to_string(dir.join("v1/checkpoint")).unwrap();
     assert!(text.contains(&held_note) && text.contains(&other_note), "{text}");
 }
+
+/// issue 7 (also): expiry errors name UTC times, not Unix seconds.
+#[test]
+fn issue7_expiry_errors_print_utc_times() {
+    let (_f, s) = synced(1);
+    let text = s.require_fresh(NOW + 2 * DAY).unwrap_err().to_string();
+    assert!(
+        text.contains("expired at 2023-11-15 22:13:20 UTC (now 2023-11-16 22:13:20 UTC)"),
+        "{text}"
+    );
+    assert!(!text.contains(&(NOW + DAY).to_string()), "{text}");
+}

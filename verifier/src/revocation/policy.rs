@@ -42,6 +42,40 @@ pub const MAX_ISSUERS: usize = 1024;
 /// The most signing keys one lab may list.
 pub const MAX_SIGNING_KEYS: usize = 1024;
 
+/// Unix seconds shown as a UTC date and time (`2026-12-01 21:15:00 UTC`) in messages meant
+/// for people; the error values keep the seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime(pub u64);
+
+impl fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0;
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // Days since 1970-01-01 to a civil date, counting in 400-year eras of 146097 days
+        // that start on March 1st (so the leap day is the last day of the year).
+        let z = days as i128 + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i128::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    }
+}
+
 /// What an issuer is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -192,7 +226,7 @@ pub enum PolicyViolation {
         issuer: String,
     },
     /// The entry's time is older than the window allows.
-    #[error("entry time {time} is more than {MAX_ENTRY_AGE_SECS} s before now ({now})")]
+    #[error("entry time {} is more than {MAX_ENTRY_AGE_SECS} s before now ({})", UtcTime(*time), UtcTime(*now))]
     TooOld {
         /// The entry's time.
         time: u64,
@@ -200,7 +234,7 @@ pub enum PolicyViolation {
         now: u64,
     },
     /// The entry's time is further in the future than the window allows.
-    #[error("entry time {time} is more than {MAX_ENTRY_FUTURE_SECS} s after now ({now})")]
+    #[error("entry time {} is more than {MAX_ENTRY_FUTURE_SECS} s after now ({})", UtcTime(*time), UtcTime(*now))]
     InFuture {
         /// The entry's time.
         time: u64,
@@ -588,6 +622,17 @@ mod tests {
     use ed25519_dalek::{Signer as _, SigningKey};
 
     const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(UtcTime(0).to_string(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(UtcTime(NOW).to_string(), "2023-11-14 22:13:20 UTC");
+        // Leap day and the day after.
+        assert_eq!(UtcTime(951_782_400).to_string(), "2000-02-29 00:00:00 UTC");
+        assert_eq!(UtcTime(951_868_799).to_string(), "2000-02-29 23:59:59 UTC");
+        assert_eq!(UtcTime(951_868_800).to_string(), "2000-03-01 00:00:00 UTC");
+        assert!(UtcTime(u64::MAX).to_string().ends_with(" UTC"));
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

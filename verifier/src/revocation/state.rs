@@ -36,7 +36,7 @@ use crate::manifest::{Fields, FileEntry, Manifest};
 use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject};
 use crate::revocation::merkle::{self, Hash, ProofError};
 use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
-use crate::revocation::policy::{KeyLiveness, PolicyViolation};
+use crate::revocation::policy::{KeyLiveness, PolicyViolation, UtcTime};
 use crate::revocation::snapshot::{open_checkpoint, Snapshot, SnapshotError, MAX_LOG_NOTE_BYTES};
 use crate::revocation::tile::{
     consistency_proof_path, decode_publication, decode_tile, tiles_covering, ConsistencyProofDoc, TileError, TileRef,
@@ -228,7 +228,7 @@ pub enum RevocationError {
     #[error("{0}")]
     BadDocument(#[from] TileError),
     /// The fetched snapshot has expired (freeze attack or a stalled log).
-    #[error("the log's snapshot version {version} expired at {expires} (now {now}); refusing frozen data")]
+    #[error("the log's snapshot version {version} expired at {} (now {}); refusing frozen data", UtcTime(*expires), UtcTime(*now))]
     Expired {
         /// Its version.
         version: u64,
@@ -238,7 +238,7 @@ pub enum RevocationError {
         now: u64,
     },
     /// The held snapshot has expired and nothing fresher was verified: status unknown.
-    #[error("revocation status is stale: snapshot version {version} expired at {expired_at} (now {now})")]
+    #[error("revocation status is stale: snapshot version {version} expired at {} (now {})", UtcTime(*expired_at), UtcTime(*now))]
     Stale {
         /// The held version.
         version: u64,
