@@ -218,15 +218,15 @@ async fn publication(State(state): State<AppState>, headers: HeaderMap) -> Respo
     cached(&headers, p.publication.clone(), &p.publication_etag, NO_CACHE, CBOR)
 }
 
-/// How often a request past the published size may make this replica look for what other
-/// replicas published.
-const PAST_END_REFRESH: Duration = Duration::from_millis(250);
-
-/// Called when a request names a size past the published log: catches up with the store (at
-/// most every [`PAST_END_REFRESH`]) so a client that read a newer checkpoint from another
-/// replica is answered. Errors are logged; the request is then answered from what is held.
+/// Called when a request names a size past the published log: catches up with the store so
+/// that a client that read a newer publication from another replica (behind a load balancer,
+/// every request may go to another replica) is answered instead of getting a 404 for data the
+/// log did publish. Not rate-limited: the cost is one indexed single-row query (what every
+/// `v1/publication` costs too), and a rate limit here made a lagging replica refuse tiles the
+/// reader had every right to ask for. Errors are logged; the request is then answered from
+/// what is held.
 async fn catch_up(state: &AppState) {
-    if let Err(e) = state.log.refresh_if_stale(PAST_END_REFRESH).await {
+    if let Err(e) = state.log.refresh().await {
         tracing::warn!(error = %e, "cannot catch up with the store");
     }
 }
