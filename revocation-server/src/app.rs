@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/snapshot", get(snapshot))
+        .route("/v1/publication", get(publication))
         .route("/v1/entries/{k}", get(get_tile))
         .route("/v1/entries/{kp}/{w}", get(get_tile))
         .route("/v1/proof/consistency/{old}/{new}", get(consistency))
@@ -70,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(declared_too_large))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -100,6 +102,31 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         tracing::info!(%method, %route, status, elapsed_us, "request");
     }
     response
+}
+
+/// A request that declares a body over the limit in `Content-Length` is answered 413 at once,
+/// before any of the body is read (else the client would wait for the request timeout while
+/// the limit is only hit on reading).
+async fn declared_too_large(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        let mut response = AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body is over the limit of {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+        // The body will not be read: tell the client not to reuse the connection.
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> AppError {
@@ -179,15 +206,27 @@ async fn snapshot(State(state): State<AppState>, headers: HeaderMap) -> Response
     cached(&headers, p.snapshot.clone(), &p.snapshot_etag, NO_CACHE, TEXT)
 }
 
-/// How often a request past the published size may make this replica look for what other
-/// replicas published.
-const PAST_END_REFRESH: Duration = Duration::from_millis(250);
+/// `GET /v1/publication`: the checkpoint and snapshot of one tree as one document. The
+/// replica first catches up with the store, so that whichever replica a reader asks, it gets
+/// at least the newest publication committed before its request (readers alternating between
+/// replicas never see the log go back), and both notes always describe the same tree.
+async fn publication(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = state.log.refresh().await {
+        tracing::warn!(error = %e, "cannot catch up with the store");
+    }
+    let p = state.log.published();
+    cached(&headers, p.publication.clone(), &p.publication_etag, NO_CACHE, CBOR)
+}
 
-/// Called when a request names a size past the published log: catches up with the store (at
-/// most every [`PAST_END_REFRESH`]) so a client that read a newer checkpoint from another
-/// replica is answered. Errors are logged; the request is then answered from what is held.
+/// Called when a request names a size past the published log: catches up with the store so
+/// that a client that read a newer publication from another replica (behind a load balancer,
+/// every request may go to another replica) is answered instead of getting a 404 for data the
+/// log did publish. Not rate-limited: the cost is one indexed single-row query (what every
+/// `v1/publication` costs too), and a rate limit here made a lagging replica refuse tiles the
+/// reader had every right to ask for. Errors are logged; the request is then answered from
+/// what is held.
 async fn catch_up(state: &AppState) {
-    if let Err(e) = state.log.refresh_if_stale(PAST_END_REFRESH).await {
+    if let Err(e) = state.log.refresh().await {
         tracing::warn!(error = %e, "cannot catch up with the store");
     }
 }
@@ -267,6 +306,8 @@ struct SubmitAnswer {
     index: u64,
     leaf_hash: String,
     size: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    leaf_hashes: Vec<String>,
 }
 
 fn is_cbor(headers: &HeaderMap) -> bool {
@@ -322,21 +363,38 @@ async fn submit(
         ),
         Refusal::OutOfScope(m) => refuse("out_of_scope", AppError::new(StatusCode::FORBIDDEN, "out_of_scope", m)),
         Refusal::Stale(m) => refuse("bad_time", AppError::bad_request("bad_time", m)),
+        Refusal::RevokedIssuer(m) => refuse(
+            "revoked_issuer",
+            AppError::new(StatusCode::FORBIDDEN, "revoked_issuer", m),
+        ),
     })?;
-    match state.log.append(accepted.leaf).await {
-        Ok(Appended::New { index, leaf_hash, size }) => {
-            state.metrics.accepted();
-            tracing::info!(
-                index,
-                issuer = %accepted.issuer,
-                subject = %accepted.subject,
-                action = %accepted.action,
-                "entry appended"
-            );
+    let leaves = accepted.entries.iter().map(|a| a.leaf.clone()).collect();
+    match state.log.append_batch(leaves).await {
+        Ok(Appended::New {
+            index,
+            leaf_hash,
+            leaf_hashes,
+            size,
+        }) => {
+            for (i, a) in accepted.entries.iter().enumerate() {
+                state.metrics.accepted();
+                tracing::info!(
+                    index = index + i as u64,
+                    issuer = %a.issuer,
+                    subject = %a.subject,
+                    action = %a.action,
+                    "entry appended"
+                );
+            }
             let answer = SubmitAnswer {
                 index,
                 leaf_hash: hex::encode(leaf_hash),
                 size,
+                leaf_hashes: if accepted.batch_form {
+                    leaf_hashes.iter().map(hex::encode).collect()
+                } else {
+                    Vec::new()
+                },
             };
             Ok((StatusCode::CREATED, Json(answer)).into_response())
         }
@@ -347,6 +405,10 @@ async fn submit(
                 "replay",
                 format!("this entry is already in the log at index {index}"),
             ),
+        )),
+        Ok(Appended::Refused(why)) => Err(refuse(
+            "revoked_issuer",
+            AppError::new(StatusCode::FORBIDDEN, why.code(), why.to_string()),
         )),
         Err(e) => Err(refuse("internal", e.into())),
     }

@@ -3,7 +3,7 @@
 //!
 //! Written: `v1/entries/{k}` for every full tile, `v1/entries/{k}.p/{w}` for the partial last
 //! tile, `v1/proof/consistency/{old}/{size}` for every `old` below the size that is a multiple
-//! of 256 and for the 256 sizes just below it, then `v1/checkpoint` and last `v1/snapshot`.
+//! of 256 and for the 256 sizes just below it, then `v1/checkpoint`, `v1/snapshot` and last `v1/publication`.
 //! Every file is written to a temporary name, synced and renamed, so a host serving the folder
 //! while it is re-exported never shows a half-written file, and the snapshot (what clients
 //! read first) is replaced only once everything it points to is there.
@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use weightseal_verifier::revocation::tile::{consistency_proof_path, tiles_covering, CHECKPOINT_PATH, SNAPSHOT_PATH};
+use weightseal_verifier::revocation::tile::{
+    consistency_proof_path, tiles_covering, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
+};
 
 use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};
 
@@ -98,6 +100,9 @@ pub async fn export(log: &Log, dir: &Path) -> Result<ExportSummary, ExportError>
     }
     put(CHECKPOINT_PATH.to_owned(), &published.checkpoint)?;
     put(SNAPSHOT_PATH.to_owned(), &published.snapshot)?;
+    // Last: the one document readers use first, replaced atomically like every file here, so a
+    // reader of a re-export in progress gets either the old pair or the new pair.
+    put(PUBLICATION_PATH.to_owned(), &published.publication)?;
     Ok(ExportSummary {
         size,
         version: published.version,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use weightseal_verifier::revocation::entry::{EntryError, Submission};
+use weightseal_verifier::revocation::entry::{BatchSubmission, EntryError};
 use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
 
 /// Why a submission was refused (maps to the HTTP status and the metrics reason).
@@ -18,11 +18,36 @@ pub enum Refusal {
     UnknownIssuer(String),
     /// The issuer may not do this (403).
     OutOfScope(String),
-    /// The entry's time is outside the accepted window (403).
+    /// The entry's time is outside the accepted window (400).
     Stale(String),
+    /// The issuer key is revoked in the log (403, `revoked_issuer`).
+    RevokedIssuer(String),
 }
 
-/// A submission that passed decoding, signature and policy.
+impl Refusal {
+    /// The refusal for a policy violation.
+    pub fn from_violation(v: PolicyViolation) -> Self {
+        let message = v.to_string();
+        match v {
+            PolicyViolation::UnknownIssuer { .. } => Refusal::UnknownIssuer(message),
+            PolicyViolation::MalformedAuthority { .. } => Refusal::Malformed(message),
+            PolicyViolation::TooOld { .. } | PolicyViolation::InFuture { .. } => Refusal::Stale(message),
+            PolicyViolation::RevokedIssuer { .. } => Refusal::RevokedIssuer(message),
+            _ => Refusal::OutOfScope(message),
+        }
+    }
+}
+
+/// A submission that passed decoding, signature and policy: one entry, or a batch.
+#[derive(Debug, Clone)]
+pub struct AcceptedBatch {
+    /// Every entry, in submission order.
+    pub entries: Vec<Accepted>,
+    /// Whether the `entries` form was used (answered with every leaf hash).
+    pub batch_form: bool,
+}
+
+/// One entry of a submission that passed decoding, signature and policy.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     /// The exact signed-entry bytes (the log leaf).
@@ -60,31 +85,29 @@ impl Policy {
         &self.inner
     }
 
-    /// Decodes a `POST /v1/submit` body, verifies the entry signature and applies every
-    /// policy rule but replay (the store refuses replays atomically with the append).
-    pub fn check_submission(&self, body: &[u8], now: u64) -> Result<Accepted, Refusal> {
-        let submission = Submission::from_bytes(body).map_err(|e| match e {
+    /// Decodes a `POST /v1/submit` body (one entry or a batch), verifies every entry
+    /// signature and applies every stateless policy rule to every entry: one refused entry
+    /// refuses the whole submission. Replays and the revoked-key rule are checked by the store
+    /// atomically with the append.
+    pub fn check_submission(&self, body: &[u8], now: u64) -> Result<AcceptedBatch, Refusal> {
+        let (submission, batch_form) = BatchSubmission::from_bytes_with_form(body).map_err(|e| match e {
             EntryError::BadSignature { .. } => Refusal::BadSignature(e.to_string()),
             other => Refusal::Malformed(other.to_string()),
         })?;
-        let issuer = self
-            .inner
-            .check_submission(&submission.entry, submission.authority.as_deref(), now, |_| false)
-            .map_err(|v| {
-                let message = v.to_string();
-                match v {
-                    PolicyViolation::UnknownIssuer { .. } => Refusal::UnknownIssuer(message),
-                    PolicyViolation::MalformedAuthority { .. } => Refusal::Malformed(message),
-                    PolicyViolation::TooOld { .. } | PolicyViolation::InFuture { .. } => Refusal::Stale(message),
-                    _ => Refusal::OutOfScope(message),
-                }
-            })?;
-        let entry = submission.entry.entry();
-        Ok(Accepted {
-            issuer: issuer.name.clone(),
-            subject: entry.subject.to_string(),
-            action: entry.action.to_string(),
-            leaf: submission.entry.into_bytes(),
-        })
+        let mut entries = Vec::with_capacity(submission.entries.len());
+        for signed in submission.entries {
+            let issuer = self
+                .inner
+                .check_submission(&signed, submission.authority.as_deref(), now, |_| false)
+                .map_err(Refusal::from_violation)?;
+            let entry = signed.entry();
+            entries.push(Accepted {
+                issuer: issuer.name.clone(),
+                subject: entry.subject.to_string(),
+                action: entry.action.to_string(),
+                leaf: signed.into_bytes(),
+            });
+        }
+        Ok(AcceptedBatch { entries, batch_form })
     }
 }

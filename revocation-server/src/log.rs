@@ -6,14 +6,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::store::{CommitOutcome, Hash, NewEntry, SealFn, SealInput, SnapshotRecord, Store, StoreError};
+use crate::store::{CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput, SnapshotRecord, Store, StoreError};
 use axum::body::Bytes;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha256};
+use weightseal_verifier::revocation::entry::{Action, SignedEntry, Subject};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
 use weightseal_verifier::revocation::note::{Checkpoint, NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::policy::{KeyLiveness, PolicyViolation};
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot};
-use weightseal_verifier::revocation::tile::{encode_tile, proof_to_hex, ConsistencyProofDoc, InclusionProofDoc};
+use weightseal_verifier::revocation::tile::{
+    encode_publication, encode_tile, proof_to_hex, ConsistencyProofDoc, InclusionProofDoc,
+};
+use weightseal_verifier::KeyId;
 
 pub use weightseal_verifier::revocation::tile::TILE_WIDTH;
 /// Leaf hashes fetched per query while catching up.
@@ -66,6 +71,10 @@ pub struct Published {
     pub snapshot: Bytes,
     /// Its ETag.
     pub snapshot_etag: String,
+    /// Both notes as one `v1/publication` document (spec/revocation.md §6.2).
+    pub publication: Bytes,
+    /// Its ETag.
+    pub publication_etag: String,
 }
 
 /// A strong ETag for `body`: a quoted SHA-256 prefix.
@@ -78,7 +87,11 @@ impl Published {
     fn from_record(r: &SnapshotRecord) -> Self {
         let checkpoint = Bytes::from(r.checkpoint.clone());
         let snapshot = Bytes::from(r.snapshot.clone());
+        // Encoding two texts cannot fail; an empty document would be refused by clients.
+        let publication = Bytes::from(encode_publication(&r.checkpoint, &r.snapshot).unwrap_or_default());
         Self {
+            publication_etag: etag(&publication),
+            publication,
             version: r.version,
             size: r.size,
             root: r.root,
@@ -95,20 +108,24 @@ impl Published {
 /// Result of [`Log::append`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
-    /// Appended and published.
+    /// Appended and published (a batch: at `index`, `index + 1`, …).
     New {
-        /// The entry's index.
+        /// The (first) entry's index.
         index: u64,
         /// Its leaf hash.
         leaf_hash: Hash,
+        /// Every appended entry's leaf hash, in order.
+        leaf_hashes: Vec<Hash>,
         /// The new tree size.
         size: u64,
     },
-    /// Already in the log; nothing recorded.
+    /// An entry is already in the log; nothing recorded.
     Duplicate {
         /// Where it is.
         index: u64,
     },
+    /// An entry breaks the revoked-key rule given what the log holds; nothing recorded.
+    Refused(PolicyViolation),
 }
 
 /// Unix seconds now.
@@ -132,6 +149,17 @@ pub struct Log {
     write: tokio::sync::Mutex<()>,
     tiles: Mutex<HashMap<u64, Bytes>>,
     last_refresh: Mutex<Option<Instant>>,
+    /// The revoked-key rule over the entries in `tree` (always applied to exactly as many).
+    keys: Arc<Mutex<KeyLiveness>>,
+    /// What the seal step computed for `keys`, installed only once its transaction committed.
+    pending_keys: Arc<Mutex<Option<KeyLiveness>>>,
+}
+
+/// The issuer, subject and action of a stored leaf (already verified when it was submitted).
+fn key_facts(body: &[u8]) -> Result<(KeyId, Subject, Action), String> {
+    let signed = SignedEntry::decode_unverified(body).map_err(|e| e.to_string())?;
+    let e = signed.entry();
+    Ok((e.issuer.id(), e.subject, e.action))
 }
 
 fn lock_err<T>(_: T) -> LogError {
@@ -175,6 +203,8 @@ impl Log {
             write: tokio::sync::Mutex::new(()),
             tiles: Mutex::new(HashMap::new()),
             last_refresh: Mutex::new(None),
+            keys: Arc::new(Mutex::new(KeyLiveness::new())),
+            pending_keys: Arc::new(Mutex::new(None)),
         };
         // Nobody else holds `log` yet: no need for the write lock.
         let count = log.store.count().await?;
@@ -190,7 +220,7 @@ impl Log {
         match latest {
             Some(r) if usable && !resign => log.set_published(&r)?,
             _ => {
-                log.seal_locked(None).await?;
+                log.seal_locked(Vec::new()).await?;
             }
         }
         Ok(log)
@@ -286,25 +316,73 @@ impl Log {
                     "the store has no entry {have} but should hold {target}"
                 )));
             }
+            // The bodies too: the revoked-key rule depends on what the entries say.
+            let bodies = self.store.bodies(have, have + leaves.len() as u64).await?;
+            if bodies.len() != leaves.len() {
+                return Err(LogError::Inconsistent(format!(
+                    "the store returned {} bodies for {} leaves from {have}",
+                    bodies.len(),
+                    leaves.len()
+                )));
+            }
             let mut tree = self.tree.write().map_err(lock_err)?;
-            if tree.len() != have {
+            let mut keys = self.keys.lock().map_err(lock_err)?;
+            if tree.len() != have || keys.applied() != have {
                 return Err(LogError::Inconsistent("tree changed while catching up".to_owned()));
             }
-            for leaf in leaves {
+            for (i, (leaf, body)) in leaves.into_iter().zip(&bodies).enumerate() {
+                if merkle::leaf_hash(body) != leaf {
+                    return Err(LogError::Inconsistent(format!(
+                        "stored entry {} does not match its leaf hash",
+                        have + i as u64
+                    )));
+                }
+                let (issuer, subject, action) = key_facts(body)
+                    .map_err(|e| LogError::Inconsistent(format!("stored entry {}: {e}", have + i as u64)))?;
+                // A void entry (signed by a revoked key) is held but changes nothing.
+                let _ = keys.apply(&issuer, &subject, action);
                 tree.push(leaf);
             }
         }
     }
 
-    fn sealer(&self) -> SealFn {
+    /// The seal step for a commit of entries with these (issuer, subject, action) facts:
+    /// brings the revoked-key rule up to date with what other writers appended, refuses the
+    /// whole submission if any new entry breaks it (inside the store's serialized transaction,
+    /// so two replicas cannot both accept an entry by a key one of them just revoked), then
+    /// extends the tree and signs.
+    fn sealer(&self, new: Vec<(KeyId, Subject, Action)>) -> SealFn {
         let tree = Arc::clone(&self.tree);
+        let keys = Arc::clone(&self.keys);
+        let pending = Arc::clone(&self.pending_keys);
         let signer = self.signer.clone();
         let origin = self.options.origin.clone();
         let ttl = self.options.snapshot_ttl.as_secs();
         Box::new(move |input: SealInput| {
-            let mut tree = tree.write().map_err(|_| "tree lock poisoned".to_owned())?;
+            let failed = |m: String| SealError::Failed(m);
+            let mut live = keys.lock().map_err(|_| failed("key lock poisoned".to_owned()))?.clone();
+            if live.applied() != input.start {
+                return Err(failed(format!(
+                    "key rule holds {} entries, expected {}",
+                    live.applied(),
+                    input.start
+                )));
+            }
+            for body in &input.others {
+                let (issuer, subject, action) = key_facts(body).map_err(&failed)?;
+                let _ = live.apply(&issuer, &subject, action);
+            }
+            for (issuer, subject, action) in &new {
+                live.check(issuer, subject, *action).map_err(SealError::Refused)?;
+                let _ = live.apply(issuer, subject, *action);
+            }
+            let mut tree = tree.write().map_err(|_| failed("tree lock poisoned".to_owned()))?;
             if tree.len() != input.start {
-                return Err(format!("tree holds {} leaves, expected {}", tree.len(), input.start));
+                return Err(failed(format!(
+                    "tree holds {} leaves, expected {}",
+                    tree.len(),
+                    input.start
+                )));
             }
             for leaf in input.leaves {
                 tree.push(leaf);
@@ -320,8 +398,9 @@ impl Log {
             };
             let snapshot = Snapshot::for_checkpoint(&checkpoint, input.version, now_unix(), ttl);
             let (issued, expires) = (snapshot.issued, snapshot.expires);
-            let checkpoint = sign_checkpoint(&checkpoint, &signer).map_err(|e| e.to_string())?;
-            let snapshot = snapshot.sign(&signer).map_err(|e| e.to_string())?;
+            let checkpoint = sign_checkpoint(&checkpoint, &signer).map_err(|e| failed(e.to_string()))?;
+            let snapshot = snapshot.sign(&signer).map_err(|e| failed(e.to_string()))?;
+            *pending.lock().map_err(|_| failed("key lock poisoned".to_owned()))? = Some(live);
             Ok(SnapshotRecord {
                 version: input.version,
                 size,
@@ -336,11 +415,21 @@ impl Log {
 
     /// Runs one store commit with the write lock held; on failure, drops any leaves the seal
     /// step pushed so the tree again matches the store.
-    async fn seal_locked(&self, entry: Option<NewEntry>) -> Result<CommitOutcome, LogError> {
+    async fn seal_locked(&self, entries: Vec<NewEntry>) -> Result<CommitOutcome, LogError> {
         let known = self.tree.read().map_err(lock_err)?.len();
-        match self.store.commit(entry, known, self.sealer()).await {
+        let facts = entries
+            .iter()
+            .map(|e| key_facts(&e.body))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(LogError::Inconsistent)?;
+        let result = self.store.commit(entries, known, self.sealer(facts)).await;
+        let pending = self.pending_keys.lock().map_err(lock_err)?.take();
+        match result {
             Ok(outcome) => {
                 if let CommitOutcome::Sealed { record, .. } = &outcome {
+                    if let Some(live) = pending {
+                        *self.keys.lock().map_err(lock_err)? = live;
+                    }
                     self.set_published(record)?;
                 }
                 Ok(outcome)
@@ -370,36 +459,53 @@ impl Log {
     /// Appends a signed entry (already verified and allowed by policy) and publishes a new
     /// checkpoint + snapshot covering it. A replay appends nothing.
     pub async fn append(&self, leaf_bytes: Vec<u8>) -> Result<Appended, LogError> {
-        let leaf_hash = merkle::leaf_hash(&leaf_bytes);
-        if let Some(index) = self.store.find_leaf(&leaf_hash).await? {
-            return Ok(Appended::Duplicate { index });
+        self.append_batch(vec![leaf_bytes]).await
+    }
+
+    /// Appends the signed entries of one submission (each already verified and allowed by
+    /// policy) at consecutive indexes, all or nothing, under one new checkpoint + snapshot. A
+    /// replay of any of them, or an entry by a key the log holds revoked, appends nothing.
+    pub async fn append_batch(&self, leaves: Vec<Vec<u8>>) -> Result<Appended, LogError> {
+        let mut entries = Vec::with_capacity(leaves.len());
+        let received_at = i64::try_from(now_unix()).unwrap_or(i64::MAX);
+        for body in leaves {
+            let leaf_hash = merkle::leaf_hash(&body);
+            if let Some(index) = self.store.find_leaf(&leaf_hash).await? {
+                return Ok(Appended::Duplicate { index });
+            }
+            entries.push(NewEntry {
+                leaf_hash,
+                body,
+                received_at,
+            });
         }
-        let entry = NewEntry {
-            leaf_hash,
-            body: leaf_bytes,
-            received_at: i64::try_from(now_unix()).unwrap_or(i64::MAX),
+        let Some(first) = entries.first().map(|e| e.leaf_hash) else {
+            return Err(LogError::Inconsistent("an empty submission".to_owned()));
         };
+        let leaf_hashes: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
         let _guard = self.write.lock().await;
-        match self.seal_locked(Some(entry)).await? {
+        match self.seal_locked(entries).await? {
             CommitOutcome::Duplicate { index } => Ok(Appended::Duplicate { index }),
+            CommitOutcome::Refused(why) => Ok(Appended::Refused(why)),
             CommitOutcome::Sealed {
                 index: Some(index),
                 record,
             } => Ok(Appended::New {
                 index,
-                leaf_hash,
+                leaf_hash: first,
+                leaf_hashes,
                 size: record.size,
             }),
-            CommitOutcome::Sealed { index: None, .. } => {
-                Err(LogError::Inconsistent("the store did not append the entry".to_owned()))
-            }
+            CommitOutcome::Sealed { index: None, .. } => Err(LogError::Inconsistent(
+                "the store did not append the entries".to_owned(),
+            )),
         }
     }
 
     /// Signs a new checkpoint + snapshot (new version, fresh expiry) even if nothing changed.
     pub async fn resign(&self) -> Result<Arc<Published>, LogError> {
         let _guard = self.write.lock().await;
-        self.seal_locked(None).await?;
+        self.seal_locked(Vec::new()).await?;
         Ok(self.published())
     }
 

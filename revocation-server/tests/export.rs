@@ -34,7 +34,7 @@ async fn export_matches_live(backend: Backend) {
 
     // Empty log, then 600 entries (two full tiles and a partial one).
     let summary = export(&state.log, out.path()).await.unwrap();
-    assert_eq!(summary.paths, ["v1/checkpoint", "v1/snapshot"]);
+    assert_eq!(summary.paths, ["v1/checkpoint", "v1/snapshot", "v1/publication"]);
     compare(&live, &static_router(out.path()).await, &summary.paths).await;
 
     for n in 0..600u64 {
@@ -53,7 +53,11 @@ async fn export_matches_live(backend: Backend) {
             .iter()
             .map(|old| format!("v1/proof/consistency/{old}/600")),
     );
-    expected.extend(["v1/checkpoint".to_owned(), "v1/snapshot".to_owned()]);
+    expected.extend([
+        "v1/checkpoint".to_owned(),
+        "v1/snapshot".to_owned(),
+        "v1/publication".to_owned(),
+    ]);
     assert_eq!(summary.paths, expected);
     assert!(consistency_sizes(600).contains(&256) && consistency_sizes(600).contains(&344));
     assert!(consistency_sizes(600).contains(&599) && !consistency_sizes(600).contains(&600));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::*;
 use weightseal_server::open_store;
-use weightseal_server::store::{CommitOutcome, NewEntry, SealFn, SealInput, SnapshotRecord, StoreError};
+use weightseal_server::store::{CommitOutcome, NewEntry, SealError, SealFn, SealInput, SnapshotRecord, StoreError};
 use weightseal_verifier::revocation::merkle;
 
 fn entry(n: u8) -> NewEntry {
@@ -42,7 +42,7 @@ fn recorder(seen: Arc<std::sync::Mutex<Vec<SealInput>>>) -> SealFn {
 fn never_called(flag: Arc<AtomicBool>) -> SealFn {
     Box::new(move |_| {
         flag.store(true, Ordering::SeqCst);
-        Err("should not be called".to_owned())
+        Err(SealError::Failed("should not be called".to_owned()))
     })
 }
 
@@ -53,18 +53,18 @@ async fn store_semantics(backend: Backend) {
     assert_eq!(store.latest_snapshot().await.unwrap(), None);
 
     // A seal with nothing to append.
-    let out = store.commit(None, 0, recorder(seen.clone())).await.unwrap();
+    let out = store.commit(Vec::new(), 0, recorder(seen.clone())).await.unwrap();
     assert!(
         matches!(out, CommitOutcome::Sealed { index: None, ref record } if record.version == 1 && record.size == 0)
     );
 
     // Append A, then replay it: Duplicate, no seal, nothing written.
     let a = entry(1);
-    let out = store.commit(Some(a.clone()), 0, recorder(seen.clone())).await.unwrap();
+    let out = store.commit(vec![a.clone()], 0, recorder(seen.clone())).await.unwrap();
     assert!(matches!(out, CommitOutcome::Sealed { index: Some(0), ref record } if record.version == 2));
     let called = Arc::new(AtomicBool::new(false));
     let out = store
-        .commit(Some(a.clone()), 1, never_called(called.clone()))
+        .commit(vec![a.clone()], 1, never_called(called.clone()))
         .await
         .unwrap();
     assert!(matches!(out, CommitOutcome::Duplicate { index: 0 }));
@@ -72,7 +72,7 @@ async fn store_semantics(backend: Backend) {
 
     // A writer that only knows size 0 is handed A before its own entry B.
     let b = entry(2);
-    let out = store.commit(Some(b.clone()), 0, recorder(seen.clone())).await.unwrap();
+    let out = store.commit(vec![b.clone()], 0, recorder(seen.clone())).await.unwrap();
     assert!(
         matches!(out, CommitOutcome::Sealed { index: Some(1), ref record } if record.version == 3 && record.size == 2)
     );
@@ -87,13 +87,13 @@ async fn store_semantics(backend: Backend) {
 
     // A writer that claims more than the store holds is refused; nothing is written.
     let err = store
-        .commit(Some(entry(3)), 5, recorder(seen.clone()))
+        .commit(vec![entry(3)], 5, recorder(seen.clone()))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     // A failing seal rolls everything back.
-    let failing: SealFn = Box::new(|_| Err("no".to_owned()));
-    let err = store.commit(Some(entry(4)), 2, failing).await.unwrap_err();
+    let failing: SealFn = Box::new(|_| Err(SealError::Failed("no".to_owned())));
+    let err = store.commit(vec![entry(4)], 2, failing).await.unwrap_err();
     assert!(matches!(err, StoreError::Seal(_)), "{err}");
     assert_eq!(store.count().await.unwrap(), 2);
     assert_eq!(store.latest_snapshot().await.unwrap().unwrap().version, 3);
@@ -115,6 +115,52 @@ async fn store_semantics(backend: Backend) {
     let again = open_store(&backend.url).await.unwrap();
     assert_eq!(again.count().await.unwrap(), 2);
     assert_eq!(again.latest_snapshot().await.unwrap(), Some(latest));
+
+    batch_semantics(&*store, &seen, a, b).await;
+}
+
+/// issue 7 item 3: a batch is appended all or nothing, at consecutive indexes, under one
+/// snapshot version; the seal step sees the other writers' bodies and may refuse.
+async fn batch_semantics(
+    store: &dyn weightseal_server::Store,
+    seen: &Arc<std::sync::Mutex<Vec<SealInput>>>,
+    a: NewEntry,
+    b: NewEntry,
+) {
+    let (c, d, e) = (entry(5), entry(6), entry(7));
+    // A batch holding a replay of A appends nothing, not even its new entries.
+    let called = Arc::new(AtomicBool::new(false));
+    let out = store
+        .commit(vec![c.clone(), a.clone()], 2, never_called(called.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(out, CommitOutcome::Duplicate { index: 0 }), "{out:?}");
+    assert!(!called.load(Ordering::SeqCst));
+    assert_eq!(store.find_leaf(&c.leaf_hash).await.unwrap(), None);
+    // A refusing seal step rolls back every entry of the batch.
+    let refusing: SealFn = Box::new(|_| {
+        Err(SealError::Refused(
+            weightseal_verifier::revocation::policy::PolicyViolation::Replay { leaf_hash: [0; 32] },
+        ))
+    });
+    let out = store.commit(vec![c.clone(), d.clone()], 2, refusing).await.unwrap();
+    assert!(matches!(out, CommitOutcome::Refused(_)), "{out:?}");
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(store.latest_snapshot().await.unwrap().unwrap().version, 3);
+    // Accepted: C, D, E at 2, 3, 4 under one new version; a writer knowing size 1 is handed
+    // B's body as another writer's entry.
+    let out = store
+        .commit(vec![c.clone(), d.clone(), e.clone()], 1, recorder(seen.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, CommitOutcome::Sealed { index: Some(2), ref record } if record.version == 4 && record.size == 5),
+        "{out:?}"
+    );
+    let last = seen.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last.others, vec![b.body.clone()]);
+    assert_eq!(last.leaves, vec![b.leaf_hash, c.leaf_hash, d.leaf_hash, e.leaf_hash]);
+    assert_eq!(store.find_leaf(&e.leaf_hash).await.unwrap(), Some(4));
 }
 
 /// Two replicas (two `Log`s, two connections or pools) on one store: concurrent submissions
@@ -244,5 +290,8 @@ async fn tampered_sqlite_log_refuses_to_start() {
     let err = weightseal_server::Log::open(store, signer, options, true)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("root"), "{err}");
+    // Caught while reading the entries back (each body against its stored leaf hash), or at
+    // the latest when their root is compared with the signed one.
+    let text = err.to_string();
+    assert!(text.contains("leaf hash") || text.contains("root"), "{err}");
 }

@@ -234,3 +234,102 @@ impl StaticServer {
         })
     }
 }
+
+/// What a [`LyingServer`] answers to a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// `201` with a receipt naming a made-up leaf hash.
+    MadeUpLeafHash,
+    /// `201` with a receipt naming the submitted entries' true leaf hashes at index 0, though
+    /// nothing was forwarded to the log.
+    NotLogged,
+}
+
+/// A server that answers every submission "accepted" without logging anything, and forwards
+/// every GET to the real log at `real_addr` (so its checkpoint is genuinely signed). A client
+/// that trusts receipts is fooled by it.
+#[derive(Debug)]
+pub struct LyingServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl LyingServer {
+    /// Starts it on a free port (a thread per connection, for the life of the test process).
+    pub fn start(real_addr: &str, lie: Lie) -> LyingServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let real = real_addr.to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let real = real.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_lie(stream, &real, lie);
+                });
+            }
+        });
+        LyingServer { url }
+    }
+}
+
+fn serve_lie(mut stream: TcpStream, real: &str, lie: Lie) -> std::io::Result<()> {
+    use weightseal_verifier::revocation::entry::BatchSubmission;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = crate::find_bytes(&raw, b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("/").to_string());
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = raw[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    let (status, answer) = if method == "POST" {
+        let hashes: Vec<String> = BatchSubmission::from_bytes(&body)
+            .map(|b| b.entries.iter().map(|e| hex::encode(e.leaf_hash())).collect())
+            .unwrap_or_default();
+        let hashes = match lie {
+            Lie::MadeUpLeafHash => hashes.iter().map(|_| "ab".repeat(32)).collect(),
+            Lie::NotLogged => hashes,
+        };
+        let mut receipt = serde_json::json!({
+            "index": 0,
+            "leaf_hash": hashes.first().cloned().unwrap_or_default(),
+            "size": hashes.len(),
+        });
+        if hashes.len() > 1 {
+            receipt["leaf_hashes"] = serde_json::json!(hashes);
+        }
+        (201, serde_json::to_vec(&receipt).unwrap_or_default())
+    } else {
+        http_get(real, &path)
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        answer.len()
+    )?;
+    stream.write_all(&answer)?;
+    stream.flush()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensors;
-use weightseal_e2e::revocation::{LogSetup, ServerProcess, StaticServer};
+use weightseal_e2e::revocation::{http_get, Lie, LogSetup, LyingServer, ServerProcess, StaticServer};
 use weightseal_e2e::{copy_fixture, default_sig, keygen, sign, weightseal, Key, Run, DERIVED_CHANGED};
 
 const EVIDENCE: &str = "https://hub.example/reports/42";
@@ -89,7 +89,15 @@ impl World {
     }
 
     fn revoke(&self, server: &str, issuer: &Key, subject: &[&dyn AsRef<OsStr>], extra: &[&str]) -> Run {
-        let mut args = os(&[&"revoke", &"--server", &server, &"--key", &issuer.private]);
+        let mut args = os(&[
+            &"revoke",
+            &"--server",
+            &server,
+            &"--key",
+            &issuer.private,
+            &"--revocation-key",
+            &self.log.note_key,
+        ]);
         args.extend(os(subject));
         args.extend(extra.iter().map(OsString::from));
         weightseal(args)
@@ -388,4 +396,226 @@ fn revocation_fails_closed_without_fresh_status() {
     ]))
     .code(2)
     .stderr_has("--revocation-key");
+}
+
+/// issue 7 item 2: a fork whose signed lineage names its parent is never revoked in the
+/// parent's shared content by default; --dry-run submits nothing.
+#[test]
+fn issue7_revoking_a_fork_does_not_revoke_its_signed_parent() {
+    let w = World::new();
+    let lineage = w.dir.join("lineage");
+    std::fs::create_dir_all(&lineage).unwrap();
+    let child = copy_fixture("safetensors/derived-model", &lineage);
+    let base_sig = default_sig(&w.base);
+    let parent_arg = base_sig.display().to_string();
+    sign(
+        &child,
+        &w.fork,
+        &[
+            "--name",
+            "someone/derived",
+            "--parent",
+            &parent_arg,
+            "--relation",
+            "finetune",
+        ],
+    );
+    let server = ServerProcess::start(&w.log, &[]);
+    let url = server.url.as_str();
+    let size = || {
+        let (status, body) = http_get(&server.addr, "/v1/health");
+        assert_eq!(status, 200);
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["size"].clone()
+    };
+
+    // Without the parent's manifest the shared content cannot be told apart: refused.
+    w.revoke(
+        url,
+        &w.log.hub,
+        &[&"--model", &child],
+        &["--reason", "guardrails-removed"],
+    )
+    .code(2)
+    .stderr_has("parent")
+    .stderr_has(&read_manifest_digest(&base_sig));
+    assert_eq!(size(), 0);
+
+    // --dry-run prints what would be submitted, and submits nothing.
+    let r = w.revoke(
+        url,
+        &w.log.hub,
+        &[&"--model", &child, &"--except", &base_sig],
+        &["--reason", "guardrails-removed", "--dry-run", "--json"],
+    );
+    r.ok();
+    let j = r.json();
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j["entries"].as_array().unwrap().len(), DERIVED_CHANGED.len() + 2);
+    assert!(
+        !j["shared"].as_array().unwrap().is_empty(),
+        "the shared tensors are reported"
+    );
+    assert_eq!(size(), 0);
+
+    // For real: the differing content only; the shared tensors are listed as left out.
+    let r = w.revoke(
+        url,
+        &w.log.hub,
+        &[&"--model", &child, &"--except", &base_sig],
+        &["--reason", "guardrails-removed"],
+    );
+    r.ok().stdout_has("left out content").stdout_has("proven");
+    w.verify(&w.base, url, "lineage", &[]).ok();
+    w.verify(&child, url, "lineage", &[]).code(1);
+
+    // Revoking shared content needs the explicit flag, and says what it does.
+    w.revoke(
+        url,
+        &w.log.hub,
+        &[&"--model", &child, &"--except", &base_sig],
+        &["--reason", "guardrails-removed", "--include-shared", "--dry-run"],
+    )
+    .ok()
+    .stdout_has("that model is revoked too");
+}
+
+fn read_manifest_digest(sig: &Path) -> String {
+    weightseal_verifier::Verifier::read_signature_file(sig)
+        .unwrap()
+        .manifest_digest()
+        .to_hex()
+}
+
+/// issue 7 item 4: `revoke` succeeds only when its own entries are proven in a checkpoint
+/// signed by the pinned log key; a server that answers "accepted" with a made-up receipt is
+/// an error (exit 1), whether the receipt names another leaf hash or the right one that was
+/// never logged.
+#[test]
+fn issue7_a_made_up_receipt_is_an_error() {
+    let w = World::new();
+    let server = ServerProcess::start(&w.log, &[]);
+    // One genuine entry, so the log's signed tree is not empty.
+    w.revoke(
+        &server.url,
+        &w.log.hub,
+        &[&"--digest", &"11".repeat(32)],
+        &["--reason", "other"],
+    )
+    .ok()
+    .stdout_has("proven");
+    for lie in [Lie::MadeUpLeafHash, Lie::NotLogged] {
+        let liar = LyingServer::start(&server.addr, lie);
+        w.revoke(
+            &liar.url,
+            &w.log.hub,
+            &[&"--digest", &"22".repeat(32)],
+            &["--reason", "other"],
+        )
+        .code(1)
+        .stderr_has("cannot be proven");
+        // A batch too.
+        let derived = w.derived.clone();
+        w.revoke(
+            &liar.url,
+            &w.log.hub,
+            &[&"--model", &derived, &"--except", &w.base],
+            &["--reason", "other"],
+        )
+        .code(1)
+        .stderr_has("cannot be proven");
+    }
+    // A wrong pinned key fails the same way against the honest server.
+    let other_log = LogSetup::new(&w.dir.join("other-log"), &[]);
+    weightseal(os(&[
+        &"revoke",
+        &"--server",
+        &server.url,
+        &"--key",
+        &w.log.hub.private,
+        &"--revocation-key",
+        &other_log.note_key,
+        &"--digest",
+        &"33".repeat(32),
+        &"--reason",
+        &"other",
+    ]))
+    .code(1)
+    .stderr_has("cannot be proven");
+}
+
+/// issue 7 item 6 (CLI): a log caught equivocating leaves evidence and marks the state;
+/// `verify` refuses until `weightseal revocations clear-evidence`; `list` and `show` read the
+/// state.
+#[test]
+fn issue7_equivocation_blocks_verify_until_evidence_is_cleared() {
+    let w = World::new();
+    let state = w.state("marked");
+    let sync = |url: &str| {
+        weightseal(os(&[
+            &"revocations",
+            &"sync",
+            &"--revocations",
+            &url,
+            &"--state",
+            &state,
+            &"--revocation-key",
+            &w.log.note_key,
+        ]))
+    };
+    let digest = "11".repeat(32);
+    {
+        let honest = ServerProcess::start(&w.log, &[]);
+        w.revoke(&honest.url, &w.log.hub, &[&"--digest", &digest], &["--reason", "other"])
+            .ok();
+        sync(&honest.url).ok();
+    }
+    // The same log key, another history of the same size: two signed roots for size 1.
+    let forked = LogSetup {
+        dir: w.log.dir.clone(),
+        log_key: w.log.log_key.clone(),
+        hub: w.log.hub.clone(),
+        lab: w.log.lab.clone(),
+        issuers: w.log.issuers.clone(),
+        database: w.log.dir.join("forked.db"),
+        note_key: w.log.note_key.clone(),
+    };
+    let liar = ServerProcess::start(&forked, &[]);
+    w.revoke(
+        &liar.url,
+        &w.log.hub,
+        &[&"--digest", &"22".repeat(32)],
+        &["--reason", "other"],
+    )
+    .ok();
+    sync(&liar.url).code(1).stderr_has("equivocation");
+    let evidence = state.join("evidence");
+    assert!(evidence.join("MISBEHAVED").exists());
+
+    // Every verify refuses now, even with no source to sync from.
+    w.verify(&w.base, &liar.url, "marked", &[])
+        .code(1)
+        .stderr_has("misbehaved");
+    weightseal(os(&[&"revocations", &"status", &"--state", &state]))
+        .code(1)
+        .stdout_has("MARKED");
+
+    // What the state holds, and the history of one digest with its inclusion proof.
+    let list = weightseal(os(&[&"revocations", &"list", &"--state", &state, &"--json"]));
+    list.ok();
+    assert_eq!(list.json()["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json()["entries"][0]["subject"]["digest"], digest);
+    weightseal(os(&[&"revocations", &"show", &digest, &"--state", &state]))
+        .ok()
+        .stdout_has("inclusion proof")
+        .stdout_has("REVOKED");
+
+    // The operator investigated: clear the mark, keep the evidence.
+    weightseal(os(&[&"revocations", &"clear-evidence", &"--state", &state]))
+        .ok()
+        .stdout_has("cleared");
+    assert!(!evidence.join("MISBEHAVED").exists());
+    assert!(std::fs::read_dir(&evidence).unwrap().count() >= 1);
+    weightseal(os(&[&"revocations", &"status", &"--state", &state]))
+        .ok()
+        .stdout_has("fresh");
 }

@@ -14,7 +14,8 @@ use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
 use weightseal_verifier::revocation::state::{
-    DirSource, Matched, RevocationError, RevocationState, ENTRIES_FILE, EVIDENCE_DIR, STATE_FILE,
+    DirSource, Matched, Misbehaviour, RevocationError, RevocationState, ENTRIES_FILE, EVIDENCE_DIR, MISBEHAVIOUR_MARK,
+    STATE_FILE,
 };
 use weightseal_verifier::revocation::testing::{public, Publisher};
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
@@ -159,12 +160,13 @@ fn incremental_sync_across_tile_boundaries() {
     assert_eq!((report.old_size, report.new_size), (250, 600));
     assert!(report.bytes_fetched > 0);
     assert_eq!(s.revoked(&content(599)).unwrap().index, 599);
-    // One more entry: a 1-entry delta fetches two notes, one proof and one tile.
+    // One more entry: a 1-entry delta asks for the publication document (this export has
+    // none: 404), then fetches two notes, one proof and one tile.
     f.publisher.append(&revoke(content(600)));
     f.publish(NOW + 20);
     let report = s.sync(&f.source(), NOW + 20).unwrap();
     assert_eq!(report.new_size, 601);
-    assert_eq!(report.requests, 4);
+    assert_eq!(report.requests, 5);
     assert_eq!(f.state().size(), 601);
 }
 
@@ -765,4 +767,126 @@ fn tile_paths_are_the_export_layout() {
     assert!(f.export.join(TileRef { index: 1, width: 44 }.path()).is_file());
     assert!(f.export.join("v1/proof/consistency/256/300").is_file());
     assert!(f.export.join("v1/proof/consistency/299/300").is_file());
+}
+
+/// issue 7 item 1: a key revoked for key-compromise stays revoked even when the log holds a
+/// reinstatement it signed itself, and what it signs afterwards decides nothing. Another
+/// authority can reinstate it; then its entries count again.
+#[test]
+fn issue7_revoked_key_cannot_revive_itself_even_if_the_log_accepted_it() {
+    let mut f = Fixture::new();
+    let thief = lab();
+    let kid = public(&thief).id();
+    let key = Subject::key(kid);
+    f.publisher.append(&entry(&thief, key, Action::Revoke, NOW)); // 0: the lab revokes its key
+    f.publisher.append(&entry(&thief, key, Action::Reinstate, NOW + 1)); // 1: the thief undoes it
+    f.publisher.append(&entry(&thief, content(7), Action::Revoke, NOW + 2)); // 2: and acts with it
+    f.publisher.append(&entry(
+        &thief,
+        Subject::key(public(&hub()).id()),
+        Action::Revoke,
+        NOW + 3,
+    )); // 3
+    f.publish(NOW + 10);
+    let mut s = f.state();
+    s.sync(&f.source(), NOW + 10).unwrap();
+    for s in [&s, &f.state()] {
+        assert_eq!(s.revoked(&key).map(|e| e.index), Some(0));
+        assert!(s.revoked(&content(7)).is_none());
+        assert!(s.revoked(&Subject::key(public(&hub()).id())).is_none());
+        assert!(matches!(
+            s.voided(1),
+            Some(PolicyViolation::RevokedIssuer { revoked_by: 0, .. })
+        ));
+        assert!(matches!(s.voided(2), Some(PolicyViolation::RevokedIssuer { .. })));
+        assert!(s.voided(0).is_none());
+        assert_eq!(s.size(), 4);
+    }
+    // Another of the lab's keys reinstates it: from then on the key's entries count again.
+    f.publisher
+        .append(&entry(&lab_signing_key(), key, Action::Reinstate, NOW + 20)); // 4
+    f.publisher.append(&entry(&thief, content(8), Action::Revoke, NOW + 21)); // 5
+    f.publish(NOW + 30);
+    s.sync(&f.source(), NOW + 30).unwrap();
+    assert!(s.revoked(&key).is_none());
+    assert_eq!(s.revoked(&content(8)).map(|e| e.index), Some(5));
+    assert!(s.revoked(&content(7)).is_none(), "a void entry stays void");
+}
+
+/// issue 7 item 1: the log refuses a key reinstating itself (it is void whatever the key's
+/// status, so the rule needs no log state).
+#[test]
+fn issue7_self_reinstatement_is_refused_by_policy() {
+    let lab_key = lab();
+    let kid = public(&lab_key).id();
+    let e = entry(&lab_key, Subject::key(kid), Action::Reinstate, NOW);
+    assert_refused(e, None, |v| matches!(v, PolicyViolation::SelfReinstatement { .. }));
+}
+
+/// issue 7 item 6: equivocation is kept as evidence and marks the state; every status check
+/// then refuses, across reopen and later good syncs, until the mark is cleared.
+#[test]
+fn issue7_equivocation_marks_the_state_until_an_operator_clears_it() {
+    let (f, mut s) = synced(3);
+    let dir = fork(&f, 3, 0, 5);
+    let err = s.sync(&DirSource::new(&dir), NOW + 30).unwrap_err();
+    assert!(matches!(err, RevocationError::Equivocation { .. }), "{err}");
+    let err = s.require_fresh(NOW + 30).unwrap_err();
+    let RevocationError::LogMisbehaved {
+        kind: Misbehaviour::Equivocation,
+        evidence: Some(evidence),
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert!(evidence.starts_with(f.state_dir.join(EVIDENCE_DIR)) && evidence.exists());
+    assert!(f.state_dir.join(EVIDENCE_DIR).join(MISBEHAVIOUR_MARK).exists());
+    // Persisted: a new process refuses too, even after a sync that succeeds.
+    let mut reopened = f.state();
+    assert!(matches!(
+        reopened.require_fresh(NOW + 30),
+        Err(RevocationError::LogMisbehaved { .. })
+    ));
+    reopened.sync(&f.source(), NOW + 30).unwrap();
+    let err = reopened.require_fresh(NOW + 30).unwrap_err();
+    assert!(err.to_string().contains("operator"), "{err}");
+    // The operator clears it; the evidence stays.
+    assert_eq!(reopened.clear_misbehaviour().unwrap(), Some(Misbehaviour::Equivocation));
+    reopened.require_fresh(NOW + 30).unwrap();
+    assert!(evidence.exists());
+    f.state().require_fresh(NOW + 30).unwrap();
+    assert_eq!(f.state().clear_misbehaviour().unwrap(), None);
+}
+
+/// issue 7 item 6: a larger tree that does not extend the held one is kept as evidence (both
+/// checkpoints) and marks the state.
+#[test]
+fn issue7_tree_that_does_not_extend_the_held_one_marks_the_state() {
+    let (f, mut s) = synced(3);
+    let dir = fork(&f, 3, 2, 5);
+    let err = s.sync(&DirSource::new(&dir), NOW + 30).unwrap_err();
+    assert!(matches!(err, RevocationError::NotAnExtension { .. }), "{err}");
+    let Err(RevocationError::LogMisbehaved {
+        kind: Misbehaviour::NotAnExtension,
+        evidence: Some(evidence),
+    }) = f.state().require_fresh(NOW + 30)
+    else {
+        panic!("not marked")
+    };
+    let text = fs::read_to_string(evidence).unwrap();
+    let held_note = fs::read_to_string(f.export.join("v1/checkpoint")).unwrap();
+    let other_note = fs::read_to_string(dir.join("v1/checkpoint")).unwrap();
+    assert!(text.contains(&held_note) && text.contains(&other_note), "{text}");
+}
+
+/// issue 7 (also): expiry errors name UTC times, not Unix seconds.
+#[test]
+fn issue7_expiry_errors_print_utc_times() {
+    let (_f, s) = synced(1);
+    let text = s.require_fresh(NOW + 2 * DAY).unwrap_err().to_string();
+    assert!(
+        text.contains("expired at 2023-11-15 22:13:20 UTC (now 2023-11-16 22:13:20 UTC)"),
+        "{text}"
+    );
+    assert!(!text.contains(&(NOW + DAY).to_string()), "{text}");
 }

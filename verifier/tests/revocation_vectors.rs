@@ -9,13 +9,17 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use weightseal_verifier::revocation::entry::{Action, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::entry::{
+    select_content, Action, BatchSubmission, Entry, Reason, SignedEntry, Subject,
+};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
 use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::policy::KeyLiveness;
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
 use weightseal_verifier::revocation::testing::public;
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
 use weightseal_verifier::Digest;
+use weightseal_verifier::{Chunk, ChunkRole, FileEntry, FileKind};
 
 const HUB_SEED: [u8; 32] = [0x01; 32];
 const LAB_SEED: [u8; 32] = [0x02; 32];
@@ -160,6 +164,86 @@ fn generate() -> Value {
         {"name": "tile declaring 4 entries read as a partial tile of 3", "kind": "tile", "width": 3,
          "hex": hex::encode(&tile), "error": "WrongWidth"},
     ]);
+    // §6.1: a batch of the first two example entries.
+    let batch = BatchSubmission {
+        entries: leaves[..2]
+            .iter()
+            .map(|l| SignedEntry::from_bytes(l).unwrap())
+            .collect(),
+        authority: None,
+    }
+    .to_bytes()
+    .unwrap();
+    let unknown_key = hex::encode(&batch).replacen(&hex::encode(b"entries"), &hex::encode(b"entrie!"), 1);
+    let batch_negatives = json!([
+        {"name": "the same entry twice", "kind": "batch",
+         "hex": hex::encode(raw_batch(&[good.as_bytes(), good.as_bytes()])),
+         "error": "Field"},
+        {"name": "unknown key instead of \"entries\"", "kind": "batch", "hex": unknown_key, "error": "Field"},
+        {"name": "an entry with a flipped signature bit", "kind": "batch",
+         "hex": hex::encode(raw_batch(&[&leaves[1], &bad_sig])), "error": "BadSignature"},
+    ]);
+    // §3.1: the revoked-key rule over a sequence of entries.
+    let k = Subject::key(public(&lab_signing).id());
+    let step = |key: &SigningKey, subject: Subject, action: Action, t: u64| {
+        Entry {
+            subject,
+            action,
+            reason: Reason::KeyCompromise,
+            issuer: public(key),
+            time: TIME + t,
+            evidence: None,
+        }
+        .sign(key)
+        .unwrap()
+    };
+    let sequence = [
+        ("the lab revokes its signing key K", step(&lab, k, Action::Revoke, 10)),
+        (
+            "K reinstates itself: void (K is revoked)",
+            step(&lab_signing, k, Action::Reinstate, 11),
+        ),
+        (
+            "K revokes a manifest: void (K is revoked)",
+            step(
+                &lab_signing,
+                Subject::manifest(Digest::of(b"a rival's model")),
+                Action::Revoke,
+                12,
+            ),
+        ),
+        (
+            "the lab (another authority) reinstates K",
+            step(&lab, k, Action::Reinstate, 13),
+        ),
+        (
+            "K reinstates itself: void (never allowed)",
+            step(&lab_signing, k, Action::Reinstate, 14),
+        ),
+        (
+            "K revokes a manifest: counts (K is live)",
+            step(
+                &lab_signing,
+                Subject::manifest(Digest::of(b"K's own old model")),
+                Action::Revoke,
+                15,
+            ),
+        ),
+    ];
+    let mut live = KeyLiveness::new();
+    let key_rule: Vec<Value> = sequence
+        .iter()
+        .map(|(name, s)| {
+            let e = s.entry();
+            let void = live.apply(&e.issuer.id(), &e.subject, e.action).err();
+            json!({
+                "name": name,
+                "signed_entry_hex": hex::encode(s.as_bytes()),
+                "void": void.map(|v| error_name(&format!("{v:?}"))),
+                "key_k_revoked_after": live.check(&public(&lab_signing).id(), &Subject::content(Digest::of(b"probe")), Action::Revoke).is_err(),
+            })
+        })
+        .collect();
     json!({
         "description": "weightseal revocation test vectors (spec/revocation.md). All hex is lower case. Keys are ed25519 seeds.",
         "keys": {
@@ -183,7 +267,203 @@ fn generate() -> Value {
             "consistency_2_4_hex": proof.iter().map(hex::encode).collect::<Vec<_>>(),
         },
         "negative": negatives,
+        "batch_submission": {
+            "entries": [entries[0]["name"], entries[1]["name"]],
+            "hex": hex::encode(&batch),
+            "negative": batch_negatives,
+        },
+        "key_rule": key_rule,
+        "fork_content": fork_content(),
     })
+}
+
+/// §6.3: a fork sharing two of its three tensors with its parent; its config.json is a
+/// plain file. The revocation holds the fork's weight file and its one changed tensor.
+fn fork_content() -> Value {
+    let d = |s: &str| Digest::of(s.as_bytes()).to_hex();
+    let file = |path: &str, kind: &str, digest: &str, chunks: Value| json!({"path": path, "kind": kind, "digest": d(digest), "chunks": chunks});
+    let tensor = |name: &str, digest: &str| json!({"kind": "tensor", "name": name, "len": 64, "digest": d(digest)});
+    let header = |digest: &str| json!({"kind": "header", "len": 32, "digest": d(digest)});
+    let parent = json!([file(
+        "model.safetensors",
+        "safetensors",
+        "parent file",
+        json!([
+            header("parent header"),
+            tensor("a", "tensor a"),
+            tensor("b", "tensor b"),
+            tensor("c", "tensor c")
+        ])
+    )]);
+    let fork = json!([
+        file(
+            "config.json",
+            "raw",
+            "config file",
+            json!([{"kind": "data", "len": 10, "digest": d("config bytes")}])
+        ),
+        file(
+            "model.safetensors",
+            "safetensors",
+            "fork file",
+            json!([
+                header("fork header"),
+                tensor("a", "tensor a"),
+                tensor("b", "tensor b"),
+                tensor("c", "tensor c, fine-tuned")
+            ])
+        ),
+    ]);
+    let selection = select_content(&files_of(&fork), &[digests_of(&files_of(&parent))], false);
+    json!({
+        "parent": parent,
+        "fork": fork,
+        "revoke": selection.revoke.iter().map(|(d, w)| json!({"digest": d.to_hex(), "what": w})).collect::<Vec<_>>(),
+        "shared": selection.shared.iter().map(|(d, w, _)| json!({"digest": d.to_hex(), "what": w})).collect::<Vec<_>>(),
+    })
+}
+
+fn files_of(v: &Value) -> Vec<FileEntry> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let mut offset = 0;
+            let chunks: Vec<Chunk> = f["chunks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let len = c["len"].as_u64().unwrap();
+                    let role = match c["kind"].as_str().unwrap() {
+                        "header" => ChunkRole::Header,
+                        "tensor" => ChunkRole::Tensor(c["name"].as_str().unwrap().into()),
+                        _ => ChunkRole::Data,
+                    };
+                    let chunk = Chunk {
+                        role,
+                        offset,
+                        len,
+                        digest: c["digest"].as_str().unwrap().parse().unwrap(),
+                    };
+                    offset += len;
+                    chunk
+                })
+                .collect();
+            FileEntry {
+                path: f["path"].as_str().unwrap().into(),
+                size: offset,
+                kind: match f["kind"].as_str().unwrap() {
+                    "safetensors" => FileKind::Safetensors,
+                    "gguf" => FileKind::Gguf,
+                    _ => FileKind::Raw,
+                },
+                chunk_size: None,
+                chunks,
+                digest: f["digest"].as_str().unwrap().parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn digests_of(files: &[FileEntry]) -> std::collections::BTreeSet<Digest> {
+    files
+        .iter()
+        .flat_map(|f| std::iter::once(f.digest).chain(f.chunks.iter().map(|c| c.digest)))
+        .collect()
+}
+
+#[test]
+fn fork_content_vector_holds() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let fc = &v["fork_content"];
+    let parent = digests_of(&files_of(&fc["parent"]));
+    let fork = files_of(&fc["fork"]);
+    let pairs = |list: &[(Digest, String)]| -> Value {
+        json!(list
+            .iter()
+            .map(|(d, w)| json!({"digest": d.to_hex(), "what": w}))
+            .collect::<Vec<_>>())
+    };
+    let default = select_content(&fork, std::slice::from_ref(&parent), false);
+    assert_eq!(pairs(&default.revoke), fc["revoke"]);
+    let shared: Vec<(Digest, String)> = default.shared.iter().map(|(d, w, _)| (*d, w.clone())).collect();
+    assert_eq!(pairs(&shared), fc["shared"]);
+    assert_eq!(fc["revoke"].as_array().unwrap().len(), 2);
+    assert_eq!(fc["shared"].as_array().unwrap().len(), 2);
+    // The explicit flag adds exactly the shared digests.
+    let all = select_content(&fork, &[parent], true);
+    assert_eq!(all.revoke.len(), 4);
+}
+
+/// `{"entries": [leaf, …]}` with the given leaves, bypassing the encoder's checks.
+fn raw_batch(leaves: &[&[u8]]) -> Vec<u8> {
+    // Map of one key ("entries", 7 bytes), an array of byte strings: hand-encoded so that
+    // invalid contents (a bad signature, a duplicate) can be expressed.
+    let mut out = vec![0xa1, 0x67];
+    out.extend_from_slice(b"entries");
+    assert!(leaves.len() < 24);
+    out.push(0x80 | leaves.len() as u8);
+    for l in leaves {
+        let n = l.len();
+        if n < 24 {
+            out.push(0x40 | n as u8);
+        } else if n < 256 {
+            out.extend_from_slice(&[0x58, n as u8]);
+        } else {
+            out.extend_from_slice(&[0x59, (n >> 8) as u8, n as u8]);
+        }
+        out.extend_from_slice(l);
+    }
+    out
+}
+
+#[test]
+fn batch_and_key_rule_vectors_hold() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let b = &v["batch_submission"];
+    let decoded = BatchSubmission::from_bytes(&h(&b["hex"])).unwrap();
+    let names: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(decoded.entries.len(), 2);
+    for (e, name) in decoded.entries.iter().zip(b["entries"].as_array().unwrap()) {
+        let i = names.iter().position(|n| Some(*n) == name.as_str()).unwrap();
+        assert_eq!(
+            hex::encode(e.as_bytes()),
+            v["entries"][i]["signed_entry_hex"].as_str().unwrap()
+        );
+    }
+    for n in b["negative"].as_array().unwrap() {
+        let err = BatchSubmission::from_bytes(&h(&n["hex"])).unwrap_err();
+        assert_eq!(
+            error_name(&format!("{err:?}")),
+            n["error"].as_str().unwrap(),
+            "{}",
+            n["name"]
+        );
+    }
+    let mut live = KeyLiveness::new();
+    for step in v["key_rule"].as_array().unwrap() {
+        let s = SignedEntry::from_bytes(&h(&step["signed_entry_hex"])).unwrap();
+        let e = s.entry();
+        let void = live.apply(&e.issuer.id(), &e.subject, e.action).err();
+        assert_eq!(
+            void.map(|v| error_name(&format!("{v:?}"))).as_deref(),
+            step["void"].as_str(),
+            "{}",
+            step["name"]
+        );
+        let k = SignedEntry::from_bytes(&h(&v["key_rule"][0]["signed_entry_hex"])).unwrap();
+        let k_id: weightseal_verifier::KeyId = k.entry().subject.digest.to_hex().parse().unwrap();
+        let revoked = live
+            .check(&k_id, &Subject::content(Digest::of(b"probe")), Action::Revoke)
+            .is_err();
+        assert_eq!(Some(revoked), step["key_k_revoked_after"].as_bool(), "{}", step["name"]);
+    }
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! checkpoint, body)` holds every signed checkpoint + snapshot pair, the latest row being the
 //! current publication. Every write goes through [`Store::commit`], which runs one transaction
 //! serialized with every other writer of the store (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
-//! `pg_advisory_xact_lock`): it checks for a replay, appends the entry at index = current
-//! count, gives the caller the leaves it has not seen yet plus the next snapshot version, and
-//! stores the checkpoint and snapshot the caller signs over them. An entry is therefore never
-//! acknowledged without a signed checkpoint covering it, snapshot versions and sizes only grow,
-//! and replicas interleave into one log.
+//! `pg_advisory_xact_lock`): it checks for replays, appends the entries of one submission at
+//! indexes count, count + 1, …, gives the caller the leaves (and bodies) it has not seen yet
+//! plus the next snapshot version, and stores the checkpoint and snapshot the caller signs
+//! over them; the caller may refuse inside the transaction (the revoked-key rule), which rolls
+//! everything back. An entry is therefore never acknowledged without a signed checkpoint
+//! covering it, a batch is appended all or nothing under one snapshot version, snapshot
+//! versions and sizes only grow, and replicas interleave into one log.
 
 mod postgres;
 mod sqlite;
@@ -22,6 +24,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::DatabaseUrl;
+use weightseal_verifier::revocation::policy::PolicyViolation;
 
 /// A 32-byte hash.
 pub type Hash = [u8; 32];
@@ -83,33 +86,49 @@ pub struct SealInput {
     /// The caller's known size (the first index of `leaves`).
     pub start: u64,
     /// Leaf hashes at `start..start + leaves.len()`: the entries other writers appended since,
-    /// then the new entry if there is one. `start + leaves.len()` is the new tree size.
+    /// then the new entries, if any. `start + leaves.len()` is the new tree size.
     pub leaves: Vec<Hash>,
+    /// The signed-entry bytes of the entries other writers appended since `start` (the first
+    /// `others.len()` of `leaves`), for rules that depend on what the log holds.
+    pub others: Vec<Vec<u8>>,
     /// The version the new snapshot must carry.
     pub version: u64,
 }
 
-/// The sealing step: updates the caller's tree and signs the checkpoint and snapshot for the
-/// new size. Called at most once, inside the transaction; an error rolls it back.
-pub type SealFn = Box<dyn FnOnce(SealInput) -> Result<SnapshotRecord, String> + Send>;
+/// Why the sealing step did not seal.
+#[derive(Debug, Clone)]
+pub enum SealError {
+    /// A new entry breaks a rule that depends on the log (a revoked issuer key): the
+    /// submission is refused and nothing is written.
+    Refused(PolicyViolation),
+    /// Signing or the caller's state failed.
+    Failed(String),
+}
+
+/// The sealing step: checks the new entries against the log, updates the caller's tree and
+/// signs the checkpoint and snapshot for the new size. Called at most once, inside the
+/// transaction; an error rolls it back.
+pub type SealFn = Box<dyn FnOnce(SealInput) -> Result<SnapshotRecord, SealError> + Send>;
 
 /// What [`Store::commit`] did.
 #[derive(Debug, Clone)]
 pub enum CommitOutcome {
-    /// The transaction committed: the entry (if any) got `index`, and `record` is the new
-    /// publication.
+    /// The transaction committed: the entries (if any) got `index`, `index + 1`, …, and
+    /// `record` is the new publication.
     Sealed {
-        /// The new entry's index.
+        /// The first new entry's index.
         index: Option<u64>,
         /// The stored checkpoint + snapshot.
         record: SnapshotRecord,
     },
-    /// The entry was already in the log at `index`; nothing was written and the seal step was
+    /// An entry was already in the log at `index`; nothing was written and the seal step was
     /// not called.
     Duplicate {
         /// Where it is.
         index: u64,
     },
+    /// The seal step refused an entry; nothing was written.
+    Refused(PolicyViolation),
 }
 
 /// A log store. Both backends implement exactly these semantics.
@@ -133,11 +152,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The latest checkpoint + snapshot.
     async fn latest_snapshot(&self) -> Result<Option<SnapshotRecord>, StoreError>;
 
-    /// One serialized write transaction: replay check, append `entry` (if any) at index =
-    /// count, then `seal` over the leaves from `known` to the new count with the next snapshot
-    /// version, store its record, commit. Fails with [`StoreError::Corrupt`] if the store holds
-    /// fewer than `known` entries.
-    async fn commit(&self, entry: Option<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError>;
+    /// One serialized write transaction: replay check of every entry, append `entries` (none,
+    /// or one submission) at indexes count, count + 1, …, then `seal` over the leaves from
+    /// `known` to the new count with the next snapshot version, store its record, commit. All
+    /// or nothing. Fails with [`StoreError::Corrupt`] if the store holds fewer than `known`
+    /// entries.
+    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError>;
 }
 
 /// Opens (and creates the tables of) the store at `url`.

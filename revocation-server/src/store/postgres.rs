@@ -9,8 +9,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{GenericClient, NoTls, Row};
 
 use super::{
-    check_contiguous, to_hash, to_i64, to_u64, CommitOutcome, Hash, NewEntry, SealFn, SealInput, SnapshotRecord, Store,
-    StoreError,
+    check_contiguous, to_hash, to_i64, to_u64, CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput,
+    SnapshotRecord, Store, StoreError,
 };
 use crate::config::redact;
 
@@ -183,11 +183,11 @@ impl Store for PostgresStore {
         }))
     }
 
-    async fn commit(&self, entry: Option<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
+    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(StoreError::backend)?;
         tx.execute(LOCK, &[]).await.map_err(StoreError::backend)?;
-        if let Some(e) = &entry {
+        for e in &entries {
             if let Some(index) = find_leaf(&*tx, &e.leaf_hash).await? {
                 return Ok(CommitOutcome::Duplicate { index });
             }
@@ -202,30 +202,33 @@ impl Store for PostgresStore {
         if leaves.len() as u64 != count - known {
             return Err(StoreError::Corrupt(format!("entries {known}..{count} have gaps")));
         }
-        let index = match entry {
-            Some(e) => {
-                tx.execute(
-                    "INSERT INTO entries (idx, leaf_hash, body, received_at) VALUES ($1, $2, $3, $4)",
-                    &[&to_i64(count)?, &&e.leaf_hash[..], &e.body, &e.received_at],
-                )
-                .await
-                .map_err(StoreError::backend)?;
-                leaves.push(e.leaf_hash);
-                Some(count)
-            }
-            None => None,
-        };
+        let others = column_range(&*tx, BODIES_SQL, known, count).await?;
+        let index = (!entries.is_empty()).then_some(count);
+        for (i, e) in entries.into_iter().enumerate() {
+            tx.execute(
+                "INSERT INTO entries (idx, leaf_hash, body, received_at) VALUES ($1, $2, $3, $4)",
+                &[&to_i64(count + i as u64)?, &&e.leaf_hash[..], &e.body, &e.received_at],
+            )
+            .await
+            .map_err(StoreError::backend)?;
+            leaves.push(e.leaf_hash);
+        }
         let row = tx
             .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM snapshots", &[])
             .await
             .map_err(StoreError::backend)?;
         let version = to_u64(col(&row, 0)?, "version")? + 1;
-        let record = seal(SealInput {
+        // A refusal drops `tx` uncommitted: the inserts above are rolled back.
+        let record = match seal(SealInput {
             start: known,
             leaves,
+            others,
             version,
-        })
-        .map_err(StoreError::Seal)?;
+        }) {
+            Ok(r) => r,
+            Err(SealError::Refused(why)) => return Ok(CommitOutcome::Refused(why)),
+            Err(SealError::Failed(m)) => return Err(StoreError::Seal(m)),
+        };
         tx.execute(
             "INSERT INTO snapshots (version, size, root, issued, expires, checkpoint, body)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_contiguous, to_hash, to_i64, to_u64, CommitOutcome, Hash, NewEntry, SealFn, SealInput, SnapshotRecord, Store,
-    StoreError,
+    check_contiguous, to_hash, to_i64, to_u64, CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput,
+    SnapshotRecord, Store, StoreError,
 };
 
 const SCHEMA: &str = "
@@ -191,14 +191,14 @@ fn latest_snapshot(conn: &Connection) -> Result<Option<SnapshotRecord>, StoreErr
 
 fn commit(
     conn: &mut Connection,
-    entry: Option<NewEntry>,
+    entries: Vec<NewEntry>,
     known: u64,
     seal: SealFn,
 ) -> Result<CommitOutcome, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::backend)?;
-    if let Some(e) = &entry {
+    for e in &entries {
         if let Some(index) = find_leaf(&tx, &e.leaf_hash)? {
             return Ok(CommitOutcome::Duplicate { index });
         }
@@ -213,28 +213,31 @@ fn commit(
     if leaves.len() as u64 != count - known {
         return Err(StoreError::Corrupt(format!("entries {known}..{count} have gaps")));
     }
-    let index = match entry {
-        Some(e) => {
-            tx.execute(
-                "INSERT INTO entries (idx, leaf_hash, body, received_at) VALUES (?1, ?2, ?3, ?4)",
-                params![to_i64(count)?, &e.leaf_hash[..], &e.body, e.received_at],
-            )
-            .map_err(StoreError::backend)?;
-            leaves.push(e.leaf_hash);
-            Some(count)
-        }
-        None => None,
-    };
+    let others = column_range(&tx, BODIES_SQL, known, count)?;
+    let index = (!entries.is_empty()).then_some(count);
+    for (i, e) in entries.into_iter().enumerate() {
+        tx.execute(
+            "INSERT INTO entries (idx, leaf_hash, body, received_at) VALUES (?1, ?2, ?3, ?4)",
+            params![to_i64(count + i as u64)?, &e.leaf_hash[..], &e.body, e.received_at],
+        )
+        .map_err(StoreError::backend)?;
+        leaves.push(e.leaf_hash);
+    }
     let last: i64 = tx
         .query_row("SELECT COALESCE(MAX(version), 0) FROM snapshots", [], |r| r.get(0))
         .map_err(StoreError::backend)?;
     let version = to_u64(last, "version")? + 1;
-    let record = seal(SealInput {
+    // A refusal drops `tx` uncommitted: the inserts above are rolled back.
+    let record = match seal(SealInput {
         start: known,
         leaves,
+        others,
         version,
-    })
-    .map_err(StoreError::Seal)?;
+    }) {
+        Ok(r) => r,
+        Err(SealError::Refused(why)) => return Ok(CommitOutcome::Refused(why)),
+        Err(SealError::Failed(m)) => return Err(StoreError::Seal(m)),
+    };
     tx.execute(
         "INSERT INTO snapshots (version, size, root, issued, expires, checkpoint, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -280,7 +283,7 @@ impl Store for SqliteStore {
         self.read(|c| latest_snapshot(c)).await
     }
 
-    async fn commit(&self, entry: Option<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
-        Self::with(&self.writer, move |c| commit(c, entry, known, seal)).await
+    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
+        Self::with(&self.writer, move |c| commit(c, entries, known, seal)).await
     }
 }

@@ -499,6 +499,9 @@ fn revocation_steps(demo: &mut Demo, quiet: Ctx) {
         reason: weightseal_verifier::revocation::entry::Reason::GuardrailsRemoved,
         evidence: Some(EVIDENCE.into()),
         reinstate: false,
+        revocation_keys: vec![srv.note_key.clone()],
+        dry_run: false,
+        include_shared: false,
     };
     demo.step(
         "The hub finds the fork has its guardrails removed and revokes it (a signed entry in the log)",

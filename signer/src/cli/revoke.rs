@@ -8,10 +8,13 @@ use anyhow::anyhow;
 use clap::{ArgGroup, Args};
 use serde_json::json;
 use weightseal_signer::keys::public_key_of;
-use weightseal_verifier::revocation::client::{self, SubmitError};
-use weightseal_verifier::revocation::entry::{check_evidence, Action, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::client::{self, ProvenReceipt, SubmitError};
+use weightseal_verifier::revocation::entry::{
+    check_evidence, select_content, Action, Entry, Reason, SignedEntry, Subject,
+};
+use weightseal_verifier::revocation::note::NoteVerifierKey;
 use weightseal_verifier::revocation::tile::SubmitReceipt;
-use weightseal_verifier::{ChunkRole, Digest, FileEntry, FileKind, KeyId, PublicKey, SignatureFile, Verifier};
+use weightseal_verifier::{default_signature_path, Digest, KeyId, PublicKey, SignatureFile, Verifier};
 
 use super::check::hash_model;
 use super::common::load_signing_key;
@@ -30,17 +33,29 @@ Subjects (exactly one):
                    file. Plain files (config.json, tokenizer files, other raw files) are never
                    revoked this way, since many unrelated models share them. Pass the model it
                    was derived from with --except BASE (a folder or a signature file): every
-                   digest BASE also has is left out, so the base keeps loading.
+                   digest BASE also has is left out (and listed), so the base keeps loading.
+                   When DIR is signed and its manifest names parents (signed lineage), each
+                   parent must be given with --except (its signature file, or its folder
+                   holding one): content the fork shares with its parent is never revoked by
+                   default. --include-shared revokes shared content too (the parent and every
+                   other model holding it are then refused as well).
   --digest HEX     one content digest (a file or tensor digest, as `weightseal inspect` shows).
   --key-id ID      a signing key (key compromise): every signature by it is rejected. ID is
                    the 64-hex key id, or a public key file (KEY.pub).
 
 The server decides what each issuer may do (a lab: manifests its keys signed and its own
 keys; a hub: manifests and content). --reinstate issues a reinstatement instead: a later
-entry that lifts the revocation (nothing is ever deleted).
+entry that lifts the revocation (nothing is ever deleted). A revoked key signs nothing more:
+its reinstatement must come from another of the lab's keys.
 
-Exit status: 0 every entry was accepted; 1 the server refused an entry or could not be
-reached; 2 the command could not run (bad arguments, unreadable key or model).")]
+Every entry goes in one submission, appended all or nothing. Success is reported only once
+each entry's inclusion proof verifies against a checkpoint signed by the pinned log key
+(--revocation-key): an \"accepted\" without proof is a failure. --dry-run prints the entries
+and submits nothing.
+
+Exit status: 0 every entry was accepted and proven in the log (or --dry-run); 1 the server
+refused, could not be reached, or its answer could not be proven; 2 the command could not run
+(bad arguments, unreadable key or model, content shared with a parent).")]
 pub struct RevokeArgs {
     /// The revocation server (http://HOST:PORT).
     #[arg(long, value_name = "URL")]
@@ -72,6 +87,21 @@ pub struct RevokeArgs {
     /// Issue a reinstatement (lift an earlier revocation) instead of a revocation.
     #[arg(long)]
     pub reinstate: bool,
+    /// The log's note verifier key (`<origin>+<key id>+<base64>`, printed by
+    /// `weightseal-server pubkey`): the receipt must be proven under it. Repeatable.
+    #[arg(
+        long = "revocation-key",
+        value_name = "NOTE_KEY",
+        required_unless_present = "dry_run"
+    )]
+    pub revocation_keys: Vec<String>,
+    /// Print the entries that would be submitted, and submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --model: also revoke content the model shares with its parent or an --except
+    /// model (those models are then refused too).
+    #[arg(long, requires = "model")]
+    pub include_shared: bool,
 }
 
 fn parse_reason(s: &str) -> Result<Reason, String> {
@@ -83,50 +113,72 @@ fn parse_reason(s: &str) -> Result<Reason, String> {
     })
 }
 
-/// The content digests of a model worth revoking: tensors and whole weight files.
-fn content_digests(files: &[FileEntry]) -> Vec<(Digest, String)> {
-    let mut out = Vec::new();
-    for f in files {
-        if f.kind != FileKind::Raw {
-            out.push((f.digest, format!("file {}", f.path)));
-        }
-        for c in &f.chunks {
-            if matches!(c.role, ChunkRole::Tensor(_)) && c.len > 0 {
-                out.push((c.digest, format!("{} in {}", c.label(), f.path)));
-            }
-        }
-    }
-    out
+/// A model whose content is left out: its file and chunk digests, and its manifest digest
+/// when it is (or holds) a signature file.
+struct Base {
+    name: String,
+    digests: BTreeSet<Digest>,
+    manifest: Option<Digest>,
 }
 
 /// Every file and chunk digest of a base model (folder, weight file or signature file).
-fn base_digests(base: &Path) -> Result<BTreeSet<Digest>, Failure> {
-    let files = if base.is_file() && Verifier::read_signature_file(base).is_ok() {
+fn base_digests(base: &Path) -> Result<Base, Failure> {
+    let (files, manifest) = if base.is_file() && Verifier::read_signature_file(base).is_ok() {
         let sig = Verifier::read_signature_file(base).map_err(|e| Failure::usage(anyhow!("--except: {e}")))?;
-        sig.manifest()
+        let files = sig
+            .manifest()
             .map_err(|e| Failure::usage(anyhow!("--except {}: {e}", base.display())))?
-            .files
+            .files;
+        (files, Some(sig.manifest_digest()))
     } else {
-        hash_model(base, false).map_err(|f| Failure::usage(anyhow!("--except: {}", f.message())))?
+        let files = hash_model(base, false).map_err(|f| Failure::usage(anyhow!("--except: {}", f.message())))?;
+        let manifest = Verifier::read_signature_file(&default_signature_path(base))
+            .ok()
+            .map(|s| s.manifest_digest());
+        (files, manifest)
     };
-    let mut set = BTreeSet::new();
+    let mut digests = BTreeSet::new();
     for f in files {
-        set.insert(f.digest);
-        set.extend(f.chunks.iter().map(|c| c.digest));
+        digests.insert(f.digest);
+        digests.extend(f.chunks.iter().map(|c| c.digest));
     }
-    Ok(set)
+    Ok(Base {
+        name: base.display().to_string(),
+        digests,
+        manifest,
+    })
 }
 
-/// The subjects to submit, with a description each, and the authority to attach.
-/// The subjects to submit (each with a human label), and the authority file if any.
-type Subjects = (Vec<(Subject, String)>, Option<SignatureFile>);
+/// The parents named by the signed lineage of `model`'s signature file, if it has one. The
+/// signature is not verified here: lineage only ever makes the revocation smaller.
+fn declared_parents(model: &Path) -> Vec<Digest> {
+    Verifier::read_signature_file(&default_signature_path(model))
+        .ok()
+        .and_then(|s| s.manifest().ok())
+        .map(|m| m.parents.iter().map(|p| p.digest).collect())
+        .unwrap_or_default()
+}
+
+/// The subjects to submit (each with a human label), the authority file if any, and the
+/// content digests left out (or, with --include-shared, kept) because another model shares
+/// them (label, the model).
+struct Subjects {
+    list: Vec<(Subject, String)>,
+    authority: Option<SignatureFile>,
+    shared: Vec<(Digest, String, String)>,
+}
 
 fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
+    let simple = |list, authority| Subjects {
+        list,
+        authority,
+        shared: Vec::new(),
+    };
     if let Some(sig) = &args.manifest {
         let file = Verifier::read_signature_file(sig)
             .map_err(|e| Failure::usage(anyhow!("--manifest {}: {e}", sig.display())))?;
         let d = file.manifest_digest();
-        return Ok((
+        return Ok(simple(
             vec![(Subject::manifest(d), format!("manifest of {}", sig.display()))],
             Some(file),
         ));
@@ -136,7 +188,7 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
             .trim()
             .parse()
             .map_err(|e| Failure::usage(anyhow!("--digest {hex:?}: {e}")))?;
-        return Ok((vec![(Subject::content(d), "content digest".into())], None));
+        return Ok(simple(vec![(Subject::content(d), "content digest".into())], None));
     }
     if let Some(id) = &args.key_id {
         let key_id = match id.trim().parse::<KeyId>() {
@@ -149,7 +201,10 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
                     .hint("pass the 64-hex key id (`weightseal inspect SIG` shows signers' ids) or a KEY.pub file"))
             }
         };
-        return Ok((vec![(Subject::key(key_id), format!("signing key {key_id}"))], None));
+        return Ok(simple(
+            vec![(Subject::key(key_id), format!("signing key {key_id}"))],
+            None,
+        ));
     }
     let Some(model) = &args.model else {
         return Err(Failure::usage(anyhow!(
@@ -157,15 +212,41 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
         )));
     };
     let files = hash_model(model, false).map_err(|f| Failure::usage(anyhow!("--model: {}", f.message())))?;
-    let mut except = BTreeSet::new();
-    for base in &args.except {
-        except.extend(base_digests(base)?);
-    }
-    let mut seen = BTreeSet::new();
-    let list: Vec<(Subject, String)> = content_digests(&files)
+    let bases = args
+        .except
+        .iter()
+        .map(|b| base_digests(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The signed lineage: every declared parent must be among the bases, else what the fork
+    // shares with it cannot be told apart and would be revoked in the parent too.
+    let missing: Vec<String> = declared_parents(model)
         .into_iter()
-        .filter(|(d, _)| !except.contains(d) && seen.insert(*d))
+        .filter(|p| !bases.iter().any(|b| b.manifest == Some(*p)))
+        .map(|p| p.to_hex())
+        .collect();
+    if !missing.is_empty() && !args.include_shared {
+        return Err(Failure::usage(anyhow!(
+            "{}: its signed lineage names parent manifest {}, not given with --except; its content \
+             shared with the parent would be revoked in the parent too",
+            model.display(),
+            missing.join(", ")
+        ))
+        .hint(
+            "pass the parent's signature file (or its signed folder) with --except PARENT; or \
+             --include-shared to revoke shared content as well",
+        ));
+    }
+    let digests: Vec<BTreeSet<Digest>> = bases.iter().map(|b| b.digests.clone()).collect();
+    let selection = select_content(&files, &digests, args.include_shared);
+    let list: Vec<(Subject, String)> = selection
+        .revoke
+        .into_iter()
         .map(|(d, what)| (Subject::content(d), what))
+        .collect();
+    let shared = selection
+        .shared
+        .into_iter()
+        .map(|(d, what, base)| (d, what, bases.get(base).map_or_else(String::new, |b| b.name.clone())))
         .collect();
     if list.is_empty() {
         return Err(Failure::usage(anyhow!(
@@ -178,7 +259,15 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
             }
         )));
     }
-    Ok((list, None))
+    Ok(Subjects {
+        list,
+        authority: None,
+        shared,
+    })
+}
+
+fn subject_json(subject: &Subject) -> serde_json::Value {
+    json!({"type": subject.kind.as_str(), "digest": subject.digest.to_hex()})
 }
 
 pub fn run(args: &RevokeArgs, _ctx: Ctx) -> Outcome {
@@ -192,74 +281,122 @@ pub fn run(args: &RevokeArgs, _ctx: Ctx) -> Outcome {
     if let Some(url) = &args.evidence {
         check_evidence(url).map_err(|e| Failure::usage(anyhow!("--evidence: {e}")))?;
     }
+    let keys = args
+        .revocation_keys
+        .iter()
+        .map(|t| {
+            t.trim().parse::<NoteVerifierKey>().map_err(|e| {
+                Failure::usage(anyhow!("--revocation-key {t:?}: {e}"))
+                    .hint("pass the note verifier key printed by `weightseal-server pubkey --key LOG_KEY`")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let key = load_signing_key(&args.key)?;
     let issuer = public_key_of(&key);
-    let (subjects, authority) = subjects(args)?;
+    let subjects = subjects(args)?;
     let action = if args.reinstate {
         Action::Reinstate
     } else {
         Action::Revoke
     };
-    let mut human = String::new();
-    let mut results = Vec::new();
-    let mut failed: Option<Failure> = None;
-    for (subject, what) in &subjects {
+    let time = now()?;
+    let mut signed = Vec::with_capacity(subjects.list.len());
+    for (subject, _) in &subjects.list {
         let entry = Entry {
             subject: *subject,
             action,
             reason: args.reason,
             issuer,
-            time: now()?,
+            time,
             evidence: args.evidence.clone(),
         };
-        let signed = entry
-            .sign(&key)
-            .map_err(|e| Failure::usage(anyhow!("cannot build the entry: {e}")))?;
-        match submit(base, &signed, authority.as_ref()) {
-            Ok(receipt) => {
-                human += &format!(
-                    "{action} {subject} ({what}): accepted as entry #{} (leaf hash {}, log size {})\n",
-                    receipt.index, receipt.leaf_hash, receipt.size
-                );
-                results.push(json!({
-                    "subject": {"type": subject.kind.as_str(), "digest": subject.digest.to_hex()},
-                    "what": what,
-                    "accepted": true,
-                    "index": receipt.index,
-                    "leaf_hash": receipt.leaf_hash,
-                    "size": receipt.size,
-                }));
-            }
-            Err(f) => {
-                human += &format!("{action} {subject} ({what}): REFUSED: {}\n", f.message());
-                results.push(json!({
-                    "subject": {"type": subject.kind.as_str(), "digest": subject.digest.to_hex()},
-                    "what": what,
-                    "accepted": false,
-                    "error": f.message(),
-                }));
-                let unreachable = f.hint.as_deref().is_some_and(|h| h.contains("is the server running"));
-                if failed.is_none() {
-                    failed = Some(f);
-                }
-                if unreachable {
-                    break;
-                }
-            }
-        }
+        signed.push(
+            entry
+                .sign(&key)
+                .map_err(|e| Failure::usage(anyhow!("cannot build the entry: {e}")))?,
+        );
     }
-    let json = json!({
+    let mut human = String::new();
+    for (d, what, model) in &subjects.shared {
+        human += &if args.include_shared {
+            format!("including content {d} ({what}), shared with {model}: that model is revoked too\n")
+        } else {
+            format!("left out content {d} ({what}): shared with {model}\n")
+        };
+    }
+    let shared_json: Vec<_> = subjects
+        .shared
+        .iter()
+        .map(|(d, what, model)| json!({"digest": d.to_hex(), "what": what, "shared_with": model}))
+        .collect();
+    let mut json = json!({
         "server": base,
         "issuer": issuer.id().to_hex(),
         "action": action.as_str(),
         "reason": args.reason.as_str(),
         "evidence": args.evidence,
-        "entries": results,
+        "shared": shared_json,
+        "included_shared": args.include_shared,
     });
-    match failed {
-        None => Ok(Report::new(human, json)),
-        Some(mut f) => {
-            if subjects.len() > 1 {
+    if args.dry_run {
+        let mut entries = Vec::new();
+        for ((subject, what), s) in subjects.list.iter().zip(&signed) {
+            human += &format!(
+                "would {action} {subject} ({what}): leaf hash {}\n",
+                hex::encode(s.leaf_hash())
+            );
+            entries
+                .push(json!({"subject": subject_json(subject), "what": what, "leaf_hash": hex::encode(s.leaf_hash())}));
+        }
+        human += &format!("dry run: {} entries, nothing submitted\n", entries.len());
+        json["dry_run"] = json!(true);
+        json["entries"] = json!(entries);
+        return Ok(Report::new(human, json));
+    }
+    // One submission: the log appends every entry or none.
+    let submitted = if signed.len() == 1 {
+        client::submit(base, &signed[0], subjects.authority.as_ref())
+    } else {
+        client::submit_batch(base, &signed, subjects.authority.as_ref())
+    };
+    let proven = submitted
+        .map_err(|e| submit_failure(e, signed.len()))
+        .and_then(|receipt| prove(base, &keys, &signed, &receipt));
+    match proven {
+        Ok(p) => {
+            let mut entries = Vec::new();
+            for (i, ((subject, what), leaf)) in subjects.list.iter().zip(&p.leaf_hashes).enumerate() {
+                let index = p.first_index + i as u64;
+                human += &format!(
+                    "{action} {subject} ({what}): logged as entry #{index} (leaf hash {})\n",
+                    hex::encode(leaf)
+                );
+                entries.push(json!({
+                    "subject": subject_json(subject),
+                    "what": what,
+                    "accepted": true,
+                    "index": index,
+                    "leaf_hash": hex::encode(leaf),
+                    "size": p.checkpoint.size,
+                }));
+            }
+            human += &format!(
+                "proven: every entry is included in the log's signed checkpoint of size {}\n",
+                p.checkpoint.size
+            );
+            json["entries"] = json!(entries);
+            json["proven"] = json!({"size": p.checkpoint.size, "root": hex::encode(p.checkpoint.root)});
+            Ok(Report::new(human, json))
+        }
+        Err(mut f) => {
+            let entries: Vec<_> = subjects
+                .list
+                .iter()
+                .map(|(subject, what)| json!({"subject": subject_json(subject), "what": what, "accepted": false}))
+                .collect();
+            json["entries"] = json!(entries);
+            json["error"] = json!(f.message());
+            if !human.is_empty() {
                 let _ = super::output::print_stdout(&human);
             }
             f.json = Some(json);
@@ -268,28 +405,55 @@ pub fn run(args: &RevokeArgs, _ctx: Ctx) -> Outcome {
     }
 }
 
-fn submit(base: &str, entry: &SignedEntry, authority: Option<&SignatureFile>) -> Result<SubmitReceipt, Failure> {
-    client::submit(base, entry, authority).map_err(|e| {
-        let hint = match &e {
-            SubmitError::Transport { .. } => Some("is the server running at that address? (`weightseal-server serve`)"),
-            SubmitError::Refused { code, .. } => match code.as_str() {
-                "unknown_issuer" => {
-                    Some("the server does not list this key as an issuer: its operator adds it to the issuers file")
-                }
-                "out_of_scope" => Some(
-                    "a lab may revoke only manifests its keys signed (--manifest SIG) and its own signing keys; a \
-                     hub may revoke manifests and content, not keys",
-                ),
-                "replay" => Some("this exact entry is already in the log"),
-                "bad_time" => Some("the entry's time is outside the server's window: check this machine's clock"),
-                _ => None,
-            },
-            _ => None,
-        };
-        let f = Failure::with_code(exit::REFUSED, e);
-        match hint {
-            Some(h) => f.hint(h),
-            None => f,
-        }
+/// Checks the receipt; a receipt that cannot be proven is a failure (exit 1), whatever the
+/// server said.
+fn prove(
+    base: &str,
+    keys: &[NoteVerifierKey],
+    signed: &[SignedEntry],
+    receipt: &SubmitReceipt,
+) -> Result<ProvenReceipt, Failure> {
+    client::prove_receipt(base, keys, signed, receipt).map_err(|e| {
+        Failure::refused(anyhow!(
+            "the server answered that it accepted {} entries, but that cannot be proven: {e}",
+            signed.len()
+        ))
+        .hint(
+            "do not rely on this revocation: check --revocation-key, then `weightseal revocations sync` and \
+             `weightseal revocations show DIGEST`; a log that gives receipts it cannot prove is misbehaving",
+        )
     })
+}
+
+fn submit_failure(e: SubmitError, count: usize) -> Failure {
+    let what = if count == 1 {
+        "the entry".to_owned()
+    } else {
+        format!("the submission of {count} entries (none was appended)")
+    };
+    let message = anyhow!("{what}: {e}");
+    let hint = match &e {
+        SubmitError::Transport { .. } => Some("is the server running at that address? (`weightseal-server serve`)"),
+        SubmitError::Refused { code, .. } => match code.as_str() {
+            "unknown_issuer" => {
+                Some("the server does not list this key as an issuer: its operator adds it to the issuers file")
+            }
+            "out_of_scope" => Some(
+                "a lab may revoke only manifests its keys signed (--manifest SIG) and its own signing keys, and a key \
+                 may not reinstate itself; a hub may revoke manifests and content, not keys",
+            ),
+            "revoked_issuer" => {
+                Some("this issuer key is revoked in the log: another of the lab's keys must reinstate it first")
+            }
+            "replay" => Some("this exact entry is already in the log"),
+            "bad_time" => Some("the entry's time is outside the server's window: check this machine's clock"),
+            _ => None,
+        },
+        _ => None,
+    };
+    let f = Failure::with_code(exit::REFUSED, message);
+    match hint {
+        Some(h) => f.hint(h),
+        None => f,
+    }
 }

@@ -14,7 +14,9 @@ use ciborium::Value;
 use crate::cbor::{self, Limits};
 use crate::manifest::Fields;
 use crate::revocation::state::{write_atomic, RevocationError, RevocationState, Source, SourceError, SyncReport};
-use crate::revocation::tile::{encode_tile, TileRef, CHECKPOINT_PATH, SNAPSHOT_PATH};
+use crate::revocation::tile::{
+    encode_publication, encode_tile, TileRef, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
+};
 
 /// The bundle format version.
 pub const BUNDLE_VERSION: u64 = 1;
@@ -171,6 +173,14 @@ impl Source for Bundle {
         match path {
             SNAPSHOT_PATH => return Ok(Some(self.snapshot_note.clone().into_bytes())),
             CHECKPOINT_PATH => return Ok(Some(self.checkpoint_note.clone().into_bytes())),
+            PUBLICATION_PATH => {
+                return encode_publication(&self.checkpoint_note, &self.snapshot_note)
+                    .map(Some)
+                    .map_err(|e| SourceError::Transport {
+                        url: format!("bundle:{path}"),
+                        reason: e.to_string(),
+                    })
+            }
             _ => {}
         }
         let Some(tile) = TileRef::parse_path(path) else {

@@ -11,9 +11,14 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use crate::envelope::SignatureFile;
-use crate::revocation::entry::{SignedEntry, Submission};
+use crate::revocation::entry::{BatchSubmission, SignedEntry, Submission};
+use crate::revocation::merkle::{self, Hash, ProofError};
+use crate::revocation::note::{Checkpoint, NoteVerifierKey};
+use crate::revocation::snapshot::{open_checkpoint, SnapshotError};
 use crate::revocation::state::{is_safe_path, max_response_bytes, Source, SourceError};
-use crate::revocation::tile::{ApiError, SubmitReceipt, SUBMIT_PATH};
+use crate::revocation::tile::{
+    inclusion_proof_path, ApiError, InclusionProofDoc, SubmitReceipt, TileError, CHECKPOINT_PATH, SUBMIT_PATH,
+};
 
 /// Default connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,6 +154,224 @@ pub enum SubmitError {
         /// What is wrong.
         problem: String,
     },
+    /// The receipt names another leaf hash than the one this client computed for its entry.
+    #[error("the receipt does not match entry {position}: it says leaf hash {claimed}, the entry's is {ours}")]
+    ReceiptMismatch {
+        /// Position of the entry in the submission.
+        position: usize,
+        /// The leaf hash the receipt claims (hex), or a description of what is missing.
+        claimed: String,
+        /// The entry's own leaf hash (hex).
+        ours: String,
+    },
+    /// The log's checkpoint could not be fetched or does not verify under a pinned key.
+    #[error("cannot check the receipt: the checkpoint from {url}: {reason}")]
+    CheckpointUnverified {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: CheckpointProblem,
+    },
+    /// No signed checkpoint covering the receipt appeared in time.
+    #[error(
+        "the receipt claims entries up to index {needed_size} - 1, but the log's signed checkpoint holds only {size}"
+    )]
+    NotCovered {
+        /// The signed checkpoint's size.
+        size: u64,
+        /// The size the receipt needs.
+        needed_size: u64,
+    },
+    /// The inclusion proof of an entry could not be fetched or parsed.
+    #[error("cannot check the receipt: inclusion proof {url}: {reason}")]
+    ProofUnavailable {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The entry is not in the tree the signed checkpoint commits to: the receipt is false.
+    #[error(
+        "entry {position} (leaf hash {leaf_hash}) is not at index {index} of the signed tree of size {size}: {source}"
+    )]
+    NotIncluded {
+        /// Position of the entry in the submission.
+        position: usize,
+        /// The index the receipt gave.
+        index: u64,
+        /// The entry's leaf hash (hex).
+        leaf_hash: String,
+        /// The checkpoint's size.
+        size: u64,
+        /// Why the proof failed.
+        source: ProofError,
+    },
+}
+
+/// Why a checkpoint could not be used to check a receipt.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointProblem {
+    /// Fetching it failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The server has none.
+    #[error("no checkpoint published")]
+    Missing,
+    /// It does not open under a pinned key.
+    #[error(transparent)]
+    Note(#[from] SnapshotError),
+}
+
+/// How often and how long [`prove_receipt`] waits for a covering checkpoint or a proof (a
+/// replica behind a load balancer may not have caught up yet).
+const PROOF_ATTEMPTS: u32 = 25;
+const PROOF_RETRY: Duration = Duration::from_millis(200);
+
+/// A receipt that was checked: every entry is in the tree of `checkpoint`, which verified
+/// under a pinned log key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenReceipt {
+    /// The index of the first entry.
+    pub first_index: u64,
+    /// The entries' leaf hashes, computed by this client.
+    pub leaf_hashes: Vec<Hash>,
+    /// The signed checkpoint the inclusion proofs verified against.
+    pub checkpoint: Checkpoint,
+}
+
+/// Checks a submission's receipt (spec/revocation.md §6.1): the receipt must name the
+/// entries' own leaf hashes, and each entry's inclusion proof must verify against a
+/// checkpoint signed by one of `keys`. Only then is the submission known to be logged; a
+/// server that answers "accepted" without logging cannot pass this.
+pub fn prove_receipt(
+    base: &str,
+    keys: &[NoteVerifierKey],
+    entries: &[SignedEntry],
+    receipt: &SubmitReceipt,
+) -> Result<ProvenReceipt, SubmitError> {
+    let ours: Vec<Hash> = entries.iter().map(SignedEntry::leaf_hash).collect();
+    let claimed: Vec<&str> = if receipt.leaf_hashes.is_empty() {
+        vec![receipt.leaf_hash.as_str()]
+    } else {
+        receipt.leaf_hashes.iter().map(String::as_str).collect()
+    };
+    for (position, ours) in ours.iter().enumerate() {
+        let ours = hex::encode(ours);
+        match claimed.get(position) {
+            Some(c) if c.eq_ignore_ascii_case(&ours) => {}
+            other => {
+                return Err(SubmitError::ReceiptMismatch {
+                    position,
+                    claimed: other.map_or_else(|| "nothing".to_owned(), |c| (*c).to_owned()),
+                    ours,
+                })
+            }
+        }
+    }
+    if claimed.len() != ours.len() {
+        return Err(SubmitError::ReceiptMismatch {
+            position: ours.len(),
+            claimed: format!("{} leaf hashes", claimed.len()),
+            ours: format!("{} entries", ours.len()),
+        });
+    }
+    let needed_size = receipt
+        .index
+        .checked_add(ours.len() as u64)
+        .ok_or(SubmitError::NotCovered {
+            size: 0,
+            needed_size: u64::MAX,
+        })?;
+    let source = HttpSource::new(base).map_err(|e| SubmitError::CheckpointUnverified {
+        url: base.into(),
+        reason: e.into(),
+    })?;
+    let checkpoint_url = join(base, CHECKPOINT_PATH);
+    let mut checkpoint = None;
+    for attempt in 0..PROOF_ATTEMPTS {
+        let unverified = |reason: CheckpointProblem| SubmitError::CheckpointUnverified {
+            url: checkpoint_url.clone(),
+            reason,
+        };
+        let note = source
+            .get(CHECKPOINT_PATH)
+            .map_err(|e| unverified(e.into()))?
+            .ok_or_else(|| unverified(CheckpointProblem::Missing))?;
+        let c = open_checkpoint(&note, keys).map_err(|e| unverified(e.into()))?;
+        if c.size >= needed_size {
+            checkpoint = Some(c);
+            break;
+        }
+        if attempt + 1 == PROOF_ATTEMPTS {
+            return Err(SubmitError::NotCovered {
+                size: c.size,
+                needed_size,
+            });
+        }
+        std::thread::sleep(PROOF_RETRY);
+    }
+    let Some(checkpoint) = checkpoint else {
+        return Err(SubmitError::NotCovered { size: 0, needed_size });
+    };
+    for (position, leaf) in ours.iter().enumerate() {
+        let index = receipt.index + position as u64;
+        let path = inclusion_proof_path(checkpoint.size, index);
+        let url = join(base, &path);
+        let unavailable = |reason: String| SubmitError::ProofUnavailable {
+            url: url.clone(),
+            reason,
+        };
+        let mut doc = None;
+        for _ in 0..PROOF_ATTEMPTS {
+            match source.get(&path).map_err(|e| unavailable(e.to_string()))? {
+                Some(d) => {
+                    doc = Some(d);
+                    break;
+                }
+                // A replica that has not caught up with the checkpoint yet answers 404.
+                None => std::thread::sleep(PROOF_RETRY),
+            }
+        }
+        let doc = doc.ok_or_else(|| unavailable("not found".into()))?;
+        let proof = InclusionProofDoc::parse(&doc, checkpoint.size, index)
+            .map_err(|e: TileError| unavailable(e.to_string()))?;
+        merkle::verify_inclusion(leaf, index, checkpoint.size, &proof, &checkpoint.root).map_err(|source| {
+            SubmitError::NotIncluded {
+                position,
+                index,
+                leaf_hash: hex::encode(leaf),
+                size: checkpoint.size,
+                source,
+            }
+        })?;
+    }
+    Ok(ProvenReceipt {
+        first_index: receipt.index,
+        leaf_hashes: ours,
+        checkpoint,
+    })
+}
+
+/// Submits several signed entries as one batch (spec/revocation.md §6.1): the log appends
+/// all of them at consecutive indexes under one checkpoint, or none. Returns the receipt
+/// (check it with [`prove_receipt`]).
+pub fn submit_batch(
+    base: &str,
+    entries: &[SignedEntry],
+    authority: Option<&SignatureFile>,
+) -> Result<SubmitReceipt, SubmitError> {
+    let authority = authority
+        .map(SignatureFile::to_bytes)
+        .transpose()
+        .map_err(|e| SubmitError::Encode(e.to_string()))?;
+    let body = BatchSubmission {
+        entries: entries.to_vec(),
+        authority,
+    }
+    .to_bytes()
+    .map_err(|e| SubmitError::Encode(e.to_string()))?;
+    post_submission(base, body)
 }
 
 /// Submits a signed entry (and, for a lab revoking a manifest, the signature file proving
@@ -168,6 +391,10 @@ pub fn submit(
     }
     .to_bytes()
     .map_err(|e| SubmitError::Encode(e.to_string()))?;
+    post_submission(base, body)
+}
+
+fn post_submission(base: &str, body: Vec<u8>) -> Result<SubmitReceipt, SubmitError> {
     let url = join(base, SUBMIT_PATH);
     let transport = |reason: String| SubmitError::Transport {
         url: url.clone(),

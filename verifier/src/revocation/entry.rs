@@ -515,7 +515,10 @@ impl SignedEntry {
 
     /// Decodes without checking the signature: only for bytes this crate verified
     /// before and stored itself (the local state folder).
-    pub(crate) fn decode_unverified(input: &[u8]) -> Result<SignedEntry, EntryError> {
+    ///
+    /// Public for holders of leaves they verified before (a log reading back its own store):
+    /// never use it on bytes from elsewhere.
+    pub fn decode_unverified(input: &[u8]) -> Result<SignedEntry, EntryError> {
         if input.len() > MAX_SIGNED_ENTRY_BYTES {
             return Err(EntryError::TooLarge {
                 what: "signed entry",
@@ -638,6 +641,178 @@ impl Submission {
         let entry = SignedEntry::from_bytes(&entry_bytes)?;
         Ok(Submission { entry, authority })
     }
+}
+
+/// What a content revocation of a model holds (spec/revocation.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSelection {
+    /// The digests to revoke, each with what it is (`file P`, `tensor T in P`), in the
+    /// model's file and chunk order, each digest once.
+    pub revoke: Vec<(Digest, String)>,
+    /// The digests another model also has: (digest, what it is, position of that model in
+    /// `bases`). Left out of `revoke` unless shared content is included explicitly.
+    pub shared: Vec<(Digest, String, usize)>,
+}
+
+/// Selects the content digests a revocation of the model made of `files` holds: the
+/// digest of every safetensors/GGUF file and of every non-empty tensor (plain files such as
+/// `config.json` are shared by unrelated models and never selected). A digest any of `bases`
+/// (the model's parents, and models the issuer names) also has is listed in `shared` and,
+/// unless `include_shared`, left out, so that revoking a derivative never revokes the content
+/// it shares with its parent.
+pub fn select_content(
+    files: &[crate::FileEntry],
+    bases: &[std::collections::BTreeSet<Digest>],
+    include_shared: bool,
+) -> ContentSelection {
+    let mut candidates = Vec::new();
+    for f in files {
+        if f.kind != crate::FileKind::Raw {
+            candidates.push((f.digest, format!("file {}", f.path)));
+        }
+        for c in &f.chunks {
+            if matches!(c.role, crate::ChunkRole::Tensor(_)) && c.len > 0 {
+                candidates.push((c.digest, format!("{} in {}", c.label(), f.path)));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = ContentSelection {
+        revoke: Vec::new(),
+        shared: Vec::new(),
+    };
+    for (digest, what) in candidates {
+        if !seen.insert(digest) {
+            continue;
+        }
+        match bases.iter().position(|b| b.contains(&digest)) {
+            Some(base) => {
+                out.shared.push((digest, what.clone(), base));
+                if include_shared {
+                    out.revoke.push((digest, what));
+                }
+            }
+            None => out.revoke.push((digest, what)),
+        }
+    }
+    out
+}
+
+/// The most entries one batch submission may carry.
+pub const MAX_BATCH_ENTRIES: usize = 4096;
+
+const BATCH_LIMITS: Limits = Limits {
+    max_bytes: MAX_SUBMISSION_BYTES,
+    max_items: MAX_BATCH_ENTRIES as u64 + 8,
+    max_depth: 2,
+};
+
+/// A submission of one or more entries that the log appends all or nothing, at consecutive
+/// indexes and under one signed checkpoint (spec/revocation.md §6.1), so that an interruption
+/// cannot leave a model half revoked.
+///
+/// Wire forms: `{"entry": bstr, "authority"?: bstr}` (one entry, the original form) or
+/// `{"entries": [bstr, …], "authority"?: bstr}` (1 to [`MAX_BATCH_ENTRIES`] entries, no two
+/// alike). The authority, if any, is offered for every entry of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSubmission {
+    /// The signed entries, in the order they are to be appended (signatures verified on decode).
+    pub entries: Vec<SignedEntry>,
+    /// The exact bytes of a weightseal signature file, if any.
+    pub authority: Option<Vec<u8>>,
+}
+
+impl BatchSubmission {
+    /// The CBOR body: the `entries` form, whatever the count.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        check_batch(&self.entries)?;
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| Value::Bytes(e.as_bytes().to_vec()))
+            .collect();
+        let mut m = vec![(text("entries"), Value::Array(entries))];
+        if let Some(a) = &self.authority {
+            m.push((text("authority"), Value::Bytes(a.clone())));
+        }
+        let bytes = cbor::encode(&Value::Map(m))?;
+        if bytes.len() > MAX_SUBMISSION_BYTES {
+            return Err(EntryError::TooLarge {
+                what: "submission",
+                size: bytes.len(),
+                limit: MAX_SUBMISSION_BYTES,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes either wire form and verifies every entry's signature.
+    pub fn from_bytes(input: &[u8]) -> Result<BatchSubmission, EntryError> {
+        Self::from_bytes_with_form(input).map(|(b, _)| b)
+    }
+
+    /// [`BatchSubmission::from_bytes`], also saying whether the `entries` form was used (the
+    /// log answers that form with every leaf hash, and the one-entry form as before).
+    pub fn from_bytes_with_form(input: &[u8]) -> Result<(BatchSubmission, bool), EntryError> {
+        if input.len() > MAX_SUBMISSION_BYTES {
+            return Err(EntryError::TooLarge {
+                what: "submission",
+                size: input.len(),
+                limit: MAX_SUBMISSION_BYTES,
+            });
+        }
+        let value = cbor::decode(input, BATCH_LIMITS)?;
+        let mut top = Fields::new(value, "submission")?;
+        let single = top.optional("entry").map(|e| e.byte_string()).transpose()?;
+        let many = top
+            .optional("entries")
+            .map(|a| {
+                a.array_max(MAX_BATCH_ENTRIES)?
+                    .into_iter()
+                    .map(|e| e.byte_string())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let authority = top.optional("authority").map(|a| a.byte_string()).transpose()?;
+        top.finish()?;
+        let (raw, batch_form) = match (single, many) {
+            (Some(one), None) => (vec![one], false),
+            (None, Some(many)) => (many, true),
+            _ => {
+                return Err(EntryError::Field {
+                    field: "submission".into(),
+                    problem: "exactly one of \"entry\" and \"entries\" is required".into(),
+                })
+            }
+        };
+        let entries = raw
+            .iter()
+            .map(|b| SignedEntry::from_bytes(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_batch(&entries)?;
+        Ok((BatchSubmission { entries, authority }, batch_form))
+    }
+}
+
+/// A batch holds 1 to [`MAX_BATCH_ENTRIES`] entries, no two with the same leaf hash (one
+/// would be a replay of the other).
+fn check_batch(entries: &[SignedEntry]) -> Result<(), EntryError> {
+    if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
+        return Err(EntryError::Field {
+            field: "submission.entries".into(),
+            problem: format!("{} entries: a batch holds 1 to {MAX_BATCH_ENTRIES}", entries.len()),
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if !seen.insert(e.leaf_hash()) {
+            return Err(EntryError::Field {
+                field: format!("submission.entries[{i}]"),
+                problem: "the same signed entry twice".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -368,6 +368,14 @@ impl LocalState {
         &self.state
     }
 
+    /// Clears the misbehaviour mark after an operator investigated it (the evidence is
+    /// kept); returns what was marked, if anything (spec/revocation.md §7.5).
+    pub fn clear_misbehaviour(
+        &mut self,
+    ) -> Result<Option<crate::revocation::state::Misbehaviour>, RevocationError> {
+        self.state.clear_misbehaviour()
+    }
+
     /// Syncs from `source` at time `now`. On success the pins are recorded if this was the
     /// folder's first use. On failure the held state is unchanged.
     pub fn sync(&mut self, source: &RevocationSource, now: u64) -> Result<SyncReport, SyncFailure> {

@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::envelope::SignatureFile;
 use crate::keys::{KeyId, PublicKey};
-use crate::revocation::entry::{SignedEntry, Subject, SubjectKind};
+use crate::revocation::entry::{Action, SignedEntry, Subject, SubjectKind};
 use crate::revocation::merkle::Hash;
 
 /// How far in the past an entry's time may be when it is submitted (24 h).
@@ -41,6 +41,40 @@ pub const MAX_POLICY_BYTES: u64 = 1 << 20;
 pub const MAX_ISSUERS: usize = 1024;
 /// The most signing keys one lab may list.
 pub const MAX_SIGNING_KEYS: usize = 1024;
+
+/// Unix seconds shown as a UTC date and time (`2026-12-01 21:15:00 UTC`) in messages meant
+/// for people; the error values keep the seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime(pub u64);
+
+impl fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0;
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // Days since 1970-01-01 to a civil date, counting in 400-year eras of 146097 days
+        // that start on March 1st (so the leap day is the last day of the year).
+        let z = days as i128 + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i128::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    }
+}
 
 /// What an issuer is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +226,7 @@ pub enum PolicyViolation {
         issuer: String,
     },
     /// The entry's time is older than the window allows.
-    #[error("entry time {time} is more than {MAX_ENTRY_AGE_SECS} s before now ({now})")]
+    #[error("entry time {} is more than {MAX_ENTRY_AGE_SECS} s before now ({})", UtcTime(*time), UtcTime(*now))]
     TooOld {
         /// The entry's time.
         time: u64,
@@ -200,7 +234,7 @@ pub enum PolicyViolation {
         now: u64,
     },
     /// The entry's time is further in the future than the window allows.
-    #[error("entry time {time} is more than {MAX_ENTRY_FUTURE_SECS} s after now ({now})")]
+    #[error("entry time {} is more than {MAX_ENTRY_FUTURE_SECS} s after now ({})", UtcTime(*time), UtcTime(*now))]
     InFuture {
         /// The entry's time.
         time: u64,
@@ -213,6 +247,21 @@ pub enum PolicyViolation {
         /// Its leaf hash.
         leaf_hash: Hash,
     },
+    /// The issuer key is itself revoked in the log (§3.1): a revoked key signs nothing more.
+    #[error("issuer key {key_id} is revoked (log entry {revoked_by}): the log accepts nothing more it signs")]
+    RevokedIssuer {
+        /// The issuer's key id.
+        key_id: KeyId,
+        /// The log index of the entry that revoked it.
+        revoked_by: u64,
+    },
+    /// A key entry reinstating the very key that signs it (§3.1): reinstatement needs another
+    /// authority.
+    #[error("key {key_id} may not reinstate itself: another signing key of the lab must issue the reinstatement")]
+    SelfReinstatement {
+        /// The key id.
+        key_id: KeyId,
+    },
 }
 
 impl PolicyViolation {
@@ -221,6 +270,7 @@ impl PolicyViolation {
         match self {
             PolicyViolation::UnknownIssuer { .. } => "unknown_issuer",
             PolicyViolation::SubjectNotAllowed { .. }
+            | PolicyViolation::SelfReinstatement { .. }
             | PolicyViolation::KeyNotOwned { .. }
             | PolicyViolation::MissingAuthority { .. }
             | PolicyViolation::AuthorityMismatch { .. }
@@ -228,13 +278,14 @@ impl PolicyViolation {
             PolicyViolation::MalformedAuthority { .. } => "malformed",
             PolicyViolation::TooOld { .. } | PolicyViolation::InFuture { .. } => "bad_time",
             PolicyViolation::Replay { .. } => "replay",
+            PolicyViolation::RevokedIssuer { .. } => "revoked_issuer",
         }
     }
 
     /// The HTTP status for this refusal: 400, 403 or 409.
     pub fn http_status(&self) -> u16 {
         match self.code() {
-            "unknown_issuer" | "out_of_scope" => 403,
+            "unknown_issuer" | "out_of_scope" | "revoked_issuer" => 403,
             "replay" => 409,
             _ => 400,
         }
@@ -390,6 +441,11 @@ impl IssuerPolicy {
         let issuer = self.issuer(&entry.issuer).ok_or(PolicyViolation::UnknownIssuer {
             key_id: entry.issuer.id(),
         })?;
+        if is_self_reinstatement(&entry.issuer.id(), &entry.subject, entry.action) {
+            return Err(PolicyViolation::SelfReinstatement {
+                key_id: entry.issuer.id(),
+            });
+        }
         let not_allowed = || PolicyViolation::SubjectNotAllowed {
             issuer: issuer.name.clone(),
             role: issuer.role,
@@ -470,6 +526,72 @@ impl IssuerPolicy {
     }
 }
 
+/// Whether an entry reinstates the key that issues it (never allowed, §3.1).
+pub fn is_self_reinstatement(issuer: &KeyId, subject: &Subject, action: Action) -> bool {
+    action == Action::Reinstate && subject.kind == SubjectKind::Key && subject.digest == issuer.digest()
+}
+
+/// The revoked-key rule (spec/revocation.md §3.1), applied in log order by the log to every
+/// submission and by clients to every entry they hold, so that a log that accepted a
+/// forbidden entry anyway does not revive a key.
+///
+/// Once a `key` subject is revoked, no later entry whose issuer is that key counts (whatever
+/// it says, including a reinstatement of itself or of anything else); an entry of a key
+/// reinstating itself never counts. Another issuer that may name the key (a lab listing it in
+/// `signing_keys`) can reinstate it; after that the key's entries count again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLiveness {
+    /// Key subject digest → log index of the entry that revoked it.
+    revoked: HashMap<crate::Digest, u64>,
+    /// How many log entries were applied (the next index).
+    applied: u64,
+}
+
+impl KeyLiveness {
+    /// Nothing applied yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries were applied (the index the next one gets).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Whether an entry by `issuer` about `subject` would count now; the error says why not.
+    pub fn check(&self, issuer: &KeyId, subject: &Subject, action: Action) -> Result<(), PolicyViolation> {
+        if let Some(&revoked_by) = self.revoked.get(&issuer.digest()) {
+            return Err(PolicyViolation::RevokedIssuer {
+                key_id: *issuer,
+                revoked_by,
+            });
+        }
+        if is_self_reinstatement(issuer, subject, action) {
+            return Err(PolicyViolation::SelfReinstatement { key_id: *issuer });
+        }
+        Ok(())
+    }
+
+    /// Applies the next log entry: `Ok` when it counts (a key entry then changes the key's
+    /// status), the violation when it is void. Either way it takes the next index.
+    pub fn apply(&mut self, issuer: &KeyId, subject: &Subject, action: Action) -> Result<(), PolicyViolation> {
+        let index = self.applied;
+        self.applied += 1;
+        self.check(issuer, subject, action)?;
+        if subject.kind == SubjectKind::Key {
+            match action {
+                Action::Revoke => {
+                    self.revoked.insert(subject.digest, index);
+                }
+                Action::Reinstate => {
+                    self.revoked.remove(&subject.digest);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The time window rule alone.
 pub fn check_time(time: u64, now: u64) -> Result<(), PolicyViolation> {
     if time < now.saturating_sub(MAX_ENTRY_AGE_SECS) {
@@ -500,6 +622,17 @@ mod tests {
     use ed25519_dalek::{Signer as _, SigningKey};
 
     const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(UtcTime(0).to_string(), "1970-01-01 00:00:00 UTC");
+        assert_eq!(UtcTime(NOW).to_string(), "2023-11-14 22:13:20 UTC");
+        // Leap day and the day after.
+        assert_eq!(UtcTime(951_782_400).to_string(), "2000-02-29 00:00:00 UTC");
+        assert_eq!(UtcTime(951_868_799).to_string(), "2000-02-29 23:59:59 UTC");
+        assert_eq!(UtcTime(951_868_800).to_string(), "2000-03-01 00:00:00 UTC");
+        assert!(UtcTime(u64::MAX).to_string().ends_with(" UTC"));
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

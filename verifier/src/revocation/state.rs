@@ -36,10 +36,11 @@ use crate::manifest::{Fields, FileEntry, Manifest};
 use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject};
 use crate::revocation::merkle::{self, Hash, ProofError};
 use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
+use crate::revocation::policy::{KeyLiveness, PolicyViolation, UtcTime};
 use crate::revocation::snapshot::{open_checkpoint, Snapshot, SnapshotError, MAX_LOG_NOTE_BYTES};
 use crate::revocation::tile::{
-    consistency_proof_path, decode_tile, tiles_covering, ConsistencyProofDoc, TileError, TileRef, CHECKPOINT_PATH,
-    MAX_PROOF_BYTES, MAX_TILE_BYTES, SNAPSHOT_PATH,
+    consistency_proof_path, decode_publication, decode_tile, tiles_covering, ConsistencyProofDoc, TileError, TileRef,
+    CHECKPOINT_PATH, MAX_PROOF_BYTES, MAX_PUBLICATION_BYTES, MAX_TILE_BYTES, PUBLICATION_PATH, SNAPSHOT_PATH,
 };
 
 /// Name of the atomically replaced state file.
@@ -48,6 +49,9 @@ pub const STATE_FILE: &str = "state.cbor";
 pub const ENTRIES_FILE: &str = "entries.log";
 /// Name of the evidence folder.
 pub const EVIDENCE_DIR: &str = "evidence";
+/// Name of the misbehaviour mark inside the evidence folder (spec/revocation.md §7.5): while
+/// it exists, [`RevocationState::require_fresh`] refuses.
+pub const MISBEHAVIOUR_MARK: &str = "MISBEHAVED";
 /// The largest log a client accepts (entries).
 pub const MAX_LOG_ENTRIES: u64 = 1 << 28;
 /// The largest state file, in bytes.
@@ -59,6 +63,8 @@ const STATE_VERSION: u64 = 1;
 pub fn max_response_bytes(path: &str) -> usize {
     if TileRef::parse_path(path).is_some() {
         MAX_TILE_BYTES
+    } else if path == PUBLICATION_PATH {
+        MAX_PUBLICATION_BYTES
     } else if path.contains("proof/") {
         MAX_PROOF_BYTES
     } else {
@@ -222,7 +228,7 @@ pub enum RevocationError {
     #[error("{0}")]
     BadDocument(#[from] TileError),
     /// The fetched snapshot has expired (freeze attack or a stalled log).
-    #[error("the log's snapshot version {version} expired at {expires} (now {now}); refusing frozen data")]
+    #[error("the log's snapshot version {version} expired at {} (now {}); refusing frozen data", UtcTime(*expires), UtcTime(*now))]
     Expired {
         /// Its version.
         version: u64,
@@ -232,7 +238,7 @@ pub enum RevocationError {
         now: u64,
     },
     /// The held snapshot has expired and nothing fresher was verified: status unknown.
-    #[error("revocation status is stale: snapshot version {version} expired at {expired_at} (now {now})")]
+    #[error("revocation status is stale: snapshot version {version} expired at {} (now {})", UtcTime(*expired_at), UtcTime(*now))]
     Stale {
         /// The held version.
         version: u64,
@@ -331,6 +337,51 @@ pub enum RevocationError {
         /// The fetched origin.
         found: String,
     },
+    /// An earlier sync caught the log contradicting itself; the evidence is kept and every
+    /// answer is refused until an operator investigates and clears the mark
+    /// ([`RevocationState::clear_misbehaviour`], `weightseal revocations clear-evidence`).
+    #[error("the revocation log misbehaved ({kind}); evidence at {}; refusing until an operator clears it", evidence.as_deref().map_or_else(|| "(not kept: no state folder)".to_owned(), |p| p.display().to_string()))]
+    LogMisbehaved {
+        /// What was caught.
+        kind: Misbehaviour,
+        /// The evidence file, if the state has a folder.
+        evidence: Option<PathBuf>,
+    },
+}
+
+/// What a log was caught doing (spec/revocation.md §7.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misbehaviour {
+    /// Two signed notes for one tree size (or one snapshot version) with different content.
+    Equivocation,
+    /// A larger signed tree whose consistency proof from the held tree does not verify.
+    NotAnExtension,
+    /// A larger signed tree that the held entries plus the served new entries do not give.
+    DeltaMismatch,
+}
+
+impl Misbehaviour {
+    /// The name written in the mark file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Misbehaviour::Equivocation => "equivocation",
+            Misbehaviour::NotAnExtension => "not-an-extension",
+            Misbehaviour::DeltaMismatch => "delta-mismatch",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Equivocation, Self::NotAnExtension, Self::DeltaMismatch]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Misbehaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn note_error(what: &'static str, e: SnapshotError) -> RevocationError {
@@ -485,8 +536,16 @@ pub struct RevocationState {
     entries_len: u64,
     frontier: Frontier,
     entries: Vec<LogEntry>,
-    /// Subject → position in `entries` of the last entry about it.
+    /// Subject → position in `entries` of the last entry about it that counts.
     index: HashMap<Subject, u32>,
+    /// The revoked-key rule (§3.1) over the held entries, in log order.
+    liveness: KeyLiveness,
+    /// Entries that do not count (signed by a revoked key, or a key reinstating itself).
+    void: HashMap<u64, PolicyViolation>,
+    /// Set when a sync caught the log misbehaving (persisted as `evidence/MISBEHAVED`).
+    misbehaved: Option<(Misbehaviour, Option<PathBuf>)>,
+    /// The checkpoint note being synced, kept for evidence if the sync is refused.
+    fetched_checkpoint: Option<String>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RevocationError + '_ {
@@ -557,6 +616,10 @@ impl RevocationState {
             frontier: Frontier::default(),
             entries: Vec::new(),
             index: HashMap::new(),
+            liveness: KeyLiveness::new(),
+            void: HashMap::new(),
+            misbehaved: None,
+            fetched_checkpoint: None,
         }
     }
 
@@ -570,6 +633,7 @@ impl RevocationState {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut state = Self::in_memory(keys);
         state.dir = Some(dir.to_path_buf());
+        state.misbehaved = read_mark(dir)?;
         let state_path = dir.join(STATE_FILE);
         let bytes = match fs::read(&state_path) {
             Ok(b) => b,
@@ -643,10 +707,47 @@ impl RevocationState {
         Ok(state)
     }
 
+    /// Adds the next entry in log order. An entry the revoked-key rule voids is held (and
+    /// listed) but decides nothing, so a log that accepted it anyway revives no key.
     fn add_entry(&mut self, e: LogEntry) {
         let pos = self.entries.len() as u32;
-        self.index.insert(e.subject, pos);
+        match self.liveness.apply(&e.issuer, &e.subject, e.action) {
+            Ok(()) => {
+                self.index.insert(e.subject, pos);
+            }
+            Err(why) => {
+                self.void.insert(e.index, why);
+            }
+        }
         self.entries.push(e);
+    }
+
+    /// Why the entry at `index` does not count, if it does not (§3.1).
+    pub fn voided(&self, index: u64) -> Option<&PolicyViolation> {
+        self.void.get(&index)
+    }
+
+    /// The misbehaviour an earlier sync caught, and where its evidence is, if the state is
+    /// marked.
+    pub fn misbehaviour(&self) -> Option<(Misbehaviour, Option<&Path>)> {
+        self.misbehaved.as_ref().map(|(m, p)| (*m, p.as_deref()))
+    }
+
+    /// Clears the misbehaviour mark (after an operator investigated); the evidence files are
+    /// kept. Returns what was cleared.
+    pub fn clear_misbehaviour(&mut self) -> Result<Option<Misbehaviour>, RevocationError> {
+        if let Some(dir) = &self.dir {
+            let evidence = dir.join(EVIDENCE_DIR);
+            let mark = evidence.join(MISBEHAVIOUR_MARK);
+            match fs::remove_file(&mark) {
+                Ok(()) => File::open(&evidence)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err(&evidence))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&mark)(e)),
+            }
+        }
+        Ok(self.misbehaved.take().map(|(m, _)| m))
     }
 
     /// The pinned log keys.
@@ -691,6 +792,12 @@ impl RevocationState {
     /// every model is unknown and the model must be refused; proceeding anyway is the
     /// caller's explicit, unsafe opt-out.
     pub fn require_fresh(&self, now: u64) -> Result<&Snapshot, RevocationError> {
+        if let Some((kind, evidence)) = &self.misbehaved {
+            return Err(RevocationError::LogMisbehaved {
+                kind: *kind,
+                evidence: evidence.clone(),
+            });
+        }
         let held = self.held.as_ref().ok_or(RevocationError::NoState)?;
         if held.snapshot.is_expired(now) {
             return Err(RevocationError::Stale {
@@ -798,18 +905,93 @@ impl RevocationState {
 
     /// Fetches the newest snapshot and checkpoint from `source` and everything needed
     /// to move the held state forward, applying every client rule; `now` is the clock
-    /// (Unix seconds). On any error nothing trusted changes (equivocation evidence may
-    /// be written under `evidence/`).
+    /// (Unix seconds). On any error nothing trusted changes, except that a log caught
+    /// contradicting itself (equivocation, a tree that does not extend the held one) leaves
+    /// evidence under `evidence/` and marks the state, and
+    /// [`RevocationState::require_fresh`] then refuses until the mark is cleared (§7.5).
+    ///
+    /// The notes come from `v1/publication` (both notes of one tree in one document) when
+    /// the source serves it; else from `v1/checkpoint` and `v1/snapshot`, fetched twice at
+    /// most when they describe trees of different sizes.
     pub fn sync(&mut self, source: &dyn Source, now: u64) -> Result<SyncReport, RevocationError> {
+        self.fetched_checkpoint = None;
+        let result = self.sync_inner(source, now);
+        let fetched = self.fetched_checkpoint.take();
+        match result {
+            Err(RevocationError::Equivocation {
+                what,
+                size,
+                held_root,
+                found_root,
+                evidence,
+            }) => {
+                let evidence = self.mark(Misbehaviour::Equivocation, evidence);
+                Err(RevocationError::Equivocation {
+                    what,
+                    size,
+                    held_root,
+                    found_root,
+                    evidence,
+                })
+            }
+            Err(e @ (RevocationError::NotAnExtension { .. } | RevocationError::DeltaMismatch { .. })) => {
+                let (kind, size) = match &e {
+                    RevocationError::NotAnExtension { new_size, .. } => (Misbehaviour::NotAnExtension, *new_size),
+                    RevocationError::DeltaMismatch { new_size, .. } => (Misbehaviour::DeltaMismatch, *new_size),
+                    _ => (Misbehaviour::DeltaMismatch, 0),
+                };
+                let held = self
+                    .held
+                    .as_ref()
+                    .map(|h| h.checkpoint_note.clone())
+                    .unwrap_or_default();
+                let found = format!("{}\nrefused because: {e}\n", fetched.unwrap_or_default());
+                let evidence = self.keep_evidence(kind.as_str(), size, &held, &found);
+                self.mark(kind, evidence);
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Marks the state as having caught the log misbehaving: in memory, and (with a folder)
+    /// as `evidence/MISBEHAVED` naming the kind and the evidence file. Returns the evidence.
+    fn mark(&mut self, kind: Misbehaviour, evidence: Option<PathBuf>) -> Option<PathBuf> {
+        if let Some(dir) = &self.dir {
+            let folder = dir.join(EVIDENCE_DIR);
+            let name = evidence
+                .as_deref()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = format!("{}\n{name}\n", kind.as_str());
+            // Best effort: the refusal is returned either way, and the in-memory mark holds
+            // for this process even if the folder cannot be written.
+            let _ = fs::create_dir_all(&folder).and_then(|()| {
+                write_atomic(&folder, MISBEHAVIOUR_MARK, text.as_bytes()).map_err(std::io::Error::other)
+            });
+        }
+        self.misbehaved = Some((kind, evidence.clone()));
+        evidence
+    }
+
+    fn sync_inner(&mut self, source: &dyn Source, now: u64) -> Result<SyncReport, RevocationError> {
         let mut counter = Counter {
             source,
             requests: 0,
             bytes: 0,
         };
+        // One document holding both notes of one tree: nothing to pair up, nothing to retry.
+        let together = counter
+            .optional(PUBLICATION_PATH)?
+            .map(|doc| decode_publication(&doc))
+            .transpose()?;
         let mut attempt = 0;
         let (snapshot, snapshot_note, checkpoint, checkpoint_note) = loop {
-            let checkpoint_note = counter.required(CHECKPOINT_PATH)?;
-            let snapshot_note = counter.required(SNAPSHOT_PATH)?;
+            let (checkpoint_note, snapshot_note) = match &together {
+                Some((c, s)) => (c.clone().into_bytes(), s.clone().into_bytes()),
+                None => (counter.required(CHECKPOINT_PATH)?, counter.required(SNAPSHOT_PATH)?),
+            };
             let checkpoint = open_checkpoint(&checkpoint_note, &self.keys).map_err(|e| note_error("checkpoint", e))?;
             let snapshot = Snapshot::open(&snapshot_note, &self.keys).map_err(|e| note_error("snapshot", e))?;
             let checkpoint_note = String::from_utf8(checkpoint_note).unwrap_or_default();
@@ -832,15 +1014,17 @@ impl RevocationState {
             if snapshot.matches(&checkpoint) {
                 break (snapshot, snapshot_note, checkpoint, checkpoint_note);
             }
-            // A live log may append between the two fetches: try once more.
+            // A live log may append between the two fetches: try once more (a publication
+            // document that pairs two trees is simply wrong).
             attempt += 1;
-            if attempt >= 2 {
+            if together.is_some() || attempt >= 2 {
                 return Err(RevocationError::SnapshotMismatch {
                     snapshot_size: snapshot.size,
                     checkpoint_size: checkpoint.size,
                 });
             }
         };
+        self.fetched_checkpoint = Some(checkpoint_note.clone());
         if snapshot.is_expired(now) {
             return Err(RevocationError::Expired {
                 version: snapshot.version,
@@ -1049,6 +1233,30 @@ impl Counter<'_> {
         self.optional(path)?
             .ok_or_else(|| RevocationError::Missing { path: path.into() })
     }
+}
+
+/// Reads `evidence/MISBEHAVED`, if present. A mark that cannot be understood still marks
+/// the state (fail closed).
+fn read_mark(dir: &Path) -> Result<Option<(Misbehaviour, Option<PathBuf>)>, RevocationError> {
+    let folder = dir.join(EVIDENCE_DIR);
+    let path = folder.join(MISBEHAVIOUR_MARK);
+    let text = match fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let mut lines = text.lines();
+    let kind = lines
+        .next()
+        .and_then(|k| Misbehaviour::parse(k.trim()))
+        .unwrap_or(Misbehaviour::Equivocation);
+    let evidence = lines
+        .next()
+        .map(str::trim)
+        .filter(|n| is_safe_path(n))
+        .map(|n| folder.join(n))
+        .or(Some(path));
+    Ok(Some((kind, evidence)))
 }
 
 const STATE_LIMITS: Limits = Limits {

@@ -30,6 +30,11 @@ pub const MAX_PROOF_HASHES: usize = 128;
 pub const CHECKPOINT_PATH: &str = "v1/checkpoint";
 /// Path of the signed snapshot note.
 pub const SNAPSHOT_PATH: &str = "v1/snapshot";
+/// Path of the publication: the signed checkpoint and snapshot of one tree as one document
+/// (spec/revocation.md §6.2), so that a reader never pairs notes of two different trees.
+pub const PUBLICATION_PATH: &str = "v1/publication";
+/// The largest publication document: two notes and framing.
+pub const MAX_PUBLICATION_BYTES: usize = 2 * crate::revocation::snapshot::MAX_LOG_NOTE_BYTES + 64;
 /// Path of the submission endpoint (`POST`, live server only).
 pub const SUBMIT_PATH: &str = "v1/submit";
 /// Path of the health endpoint (live server only).
@@ -97,6 +102,42 @@ pub enum TileError {
         /// What is wrong.
         problem: String,
     },
+    /// The publication document (`v1/publication`) is malformed.
+    #[error("publication document: {problem}")]
+    Publication {
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+const PUBLICATION_LIMITS: Limits = Limits {
+    max_bytes: MAX_PUBLICATION_BYTES,
+    max_items: 8,
+    max_depth: 1,
+};
+
+/// The publication document: deterministic CBOR `{"checkpoint": text, "snapshot": text}`,
+/// the exact signed notes the log published together.
+pub fn encode_publication(checkpoint: &str, snapshot: &str) -> Result<Vec<u8>, TileError> {
+    let t = |s: &str| Value::Text(s.into());
+    cbor::encode(&Value::Map(vec![
+        (t("snapshot"), t(snapshot)),
+        (t("checkpoint"), t(checkpoint)),
+    ]))
+    .map_err(|e| TileError::Publication { problem: e.to_string() })
+}
+
+/// Decodes a publication document into its (checkpoint, snapshot) note texts. The notes are
+/// not opened here: the caller verifies them with its pinned keys.
+pub fn decode_publication(bytes: &[u8]) -> Result<(String, String), TileError> {
+    let bad = |e: crate::ManifestError| TileError::Publication { problem: e.to_string() };
+    let value =
+        cbor::decode(bytes, PUBLICATION_LIMITS).map_err(|e| TileError::Publication { problem: e.to_string() })?;
+    let mut f = crate::manifest::Fields::new(value, "publication").map_err(bad)?;
+    let checkpoint = f.required("checkpoint").and_then(|v| v.text()).map_err(bad)?;
+    let snapshot = f.required("snapshot").and_then(|v| v.text()).map_err(bad)?;
+    f.finish().map_err(bad)?;
+    Ok((checkpoint, snapshot))
 }
 
 /// One tile as published: its index and how many entries it holds.
@@ -288,12 +329,16 @@ pub struct SubmitReceipt {
     pub leaf_hash: String,
     /// The log size after the append.
     pub size: u64,
+    /// For a batch submission (`entries` form): the leaf hash of every entry, in order, at
+    /// `index`, `index + 1`, …; `leaf_hash` is the first of them. Absent for the one-entry form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaf_hashes: Vec<String>,
 }
 
 /// The body of every error answer: `{"error": "<code>", "message": "..."}`.
 ///
 /// Codes: `malformed` (400), `bad_signature` (400), `bad_time` (400),
-/// `unknown_issuer` (403), `out_of_scope` (403), `replay` (409), `too_large` (413),
+/// `unknown_issuer` (403), `out_of_scope` (403), `revoked_issuer` (403), `replay` (409), `too_large` (413),
 /// `unsupported_media_type` (415), `not_found` (404), `internal` (500).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
