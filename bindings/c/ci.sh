@@ -107,6 +107,7 @@ EOF
     policy warn.toml warn '"keys/other.key.pub"' 1
     policy warn-lab.toml warn '"keys/lab.key.pub"' 1
     echo 'mode = "sometimes"' >"$fx/bad.toml"
+    policy missingkey.toml enforce '"keys/no-such.key.pub"' 1
 }
 
 policy() { # policy FILE MODE KEYS THRESHOLD [REVOCATION-TABLE]

@@ -72,13 +72,16 @@ int ws_verify(const char *policy_path, const char *model_path, const char *signa
 
 /**
  * Opens the model at `model_path` under the policy (arguments as for `ws_verify`): the
- * signature file, trust and revocation status are decided here, no tensor byte is read.
+ * signature file, trust, revocation status and the folder's file set (nothing unsigned
+ * beside the weights) are decided here; no tensor byte is read.
  * Tensors are then read, each checked, with `ws_model_read_tensor`.
  *
  * Returns NULL when the model must not be loaded or the call could not run; `err` says
  * why. In warn mode the handle is returned despite findings (see
  * `ws_model_warning_count`), except when no trusted manifest could be obtained at all:
  * then NULL, and `err` holds the findings (a warn-mode caller may then load unchecked).
+ * Likewise NULL for an unsigned model the policy lets load after a revocation check
+ * (`unsigned_models = "check-revocations"`): there is no manifest to read against.
  *
  * Thread safety: the returned handle may be used from several threads at once for every
  * function except `ws_model_close`, which must not race with any other call on it.

@@ -128,3 +128,57 @@ pub unsafe fn arg_buf<'a>(buf: *mut c_void, len: usize) -> Result<&'a mut [u8], 
     // read.
     Ok(unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn written(len: usize, msg: &str) -> Vec<u8> {
+        let mut buf = vec![b'x'; len + 1];
+        // SAFETY: `buf` has len + 1 writable bytes; ErrBuf is told only `len`.
+        let mut e = unsafe { ErrBuf::new(buf.as_mut_ptr().cast(), len) };
+        e.set(msg);
+        buf
+    }
+
+    #[test]
+    fn err_text_is_truncated_and_nul_terminated() {
+        assert_eq!(written(0, "abc"), b"x");
+        assert_eq!(written(1, "abc"), b"\0x");
+        assert_eq!(written(3, "abc"), b"ab\0x");
+        assert_eq!(written(4, "abc"), b"abc\0x");
+        assert_eq!(written(5, "abc"), b"abc\0xx");
+        // "é" is two bytes: never cut in the middle of a character.
+        assert_eq!(written(3, "aé"), b"a\0xx");
+        assert_eq!(written(4, "aé"), "aé\0x".as_bytes());
+        // An interior NUL ends the message where C would stop reading anyway.
+        assert_eq!(written(8, "ab\0cd"), b"ab\0xxxxxx");
+        ErrBuf::none().set("dropped");
+    }
+
+    #[test]
+    fn a_panic_becomes_the_error_value() {
+        let mut buf = [0u8; 64];
+        // SAFETY: 64 writable bytes.
+        let mut e = unsafe { ErrBuf::new(buf.as_mut_ptr().cast(), buf.len()) };
+        let rc = boundary(&mut e, 2, |_| -> i32 { panic!("boom") });
+        assert_eq!(rc, 2);
+        assert!(buf.starts_with(b"internal error"));
+    }
+
+    #[test]
+    fn null_and_bad_utf8_are_errors() {
+        // SAFETY: NULL, and NUL-terminated literals.
+        unsafe {
+            assert_eq!(arg_str(std::ptr::null(), "name").unwrap_err(), "name is NULL");
+            assert!(arg_str(c"\xff".as_ptr(), "name").unwrap_err().contains("UTF-8"));
+            assert_eq!(arg_str(c"ok".as_ptr(), "name").unwrap(), "ok");
+            assert_eq!(arg_path(std::ptr::null(), "p", true).unwrap(), None);
+            assert!(arg_path(std::ptr::null(), "p", false).is_err());
+            assert!(arg_path(c"".as_ptr(), "p", true).is_err());
+            assert!(arg_buf(std::ptr::null_mut(), 0).unwrap().is_empty());
+            assert!(arg_buf(std::ptr::null_mut(), 1).is_err());
+        }
+    }
+}

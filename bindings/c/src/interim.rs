@@ -149,12 +149,7 @@ impl Policy {
 
     pub fn open(&self, model: &Path, signature: Option<&Path>) -> Result<LoadDecision, DecisionError> {
         let sig: PathBuf = signature.map_or_else(|| default_signature_path(model), Path::to_path_buf);
-        let opened = self
-            .verifier
-            .open(model, &sig)
-            .map_err(DecisionError::from)
-            // verify_tensors(&[]) checks the folder's file set and hashes nothing.
-            .and_then(|m| m.verify_tensors(&[], None).map(|_| m).map_err(DecisionError::from));
+        let opened = self.verifier.open(model, &sig).map_err(DecisionError::from);
         match (opened, self.mode) {
             (Ok(m), mode) => Ok(LoadDecision {
                 model: Some(m),
@@ -199,11 +194,11 @@ impl LoadDecision {
             Err(e) => Err(e),
         }
     }
-    pub fn verify_all(&self) -> Checked {
-        match &self.model {
-            Some(m) => self.under_mode(m.verify_all(None)),
-            None => Ok((None, vec![])),
-        }
+    pub fn verify_all(&self, _progress: Option<()>) -> Checked {
+        self.under_mode(self.signed()?.verify_all(None))
+    }
+    pub fn verify_tensors(&self, names: &[&str], _progress: Option<()>) -> Checked {
+        self.under_mode(self.signed()?.verify_tensors(names, None))
     }
     pub fn tensor_len(&self, name: &str) -> Result<u64, DecisionError> {
         Ok(self.signed()?.tensor_len(name)?)

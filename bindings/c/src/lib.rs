@@ -82,12 +82,12 @@ fn load_policy(policy_path: Option<&Path>) -> Result<Policy, DecisionError> {
     }
 }
 
+fn warning(w: &DecisionError) -> String {
+    format!("warning: {w}")
+}
+
 fn joined(warnings: &[DecisionError]) -> String {
-    warnings
-        .iter()
-        .map(|w| format!("warning: {w}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    warnings.iter().map(warning).collect::<Vec<_>>().join("\n")
 }
 
 /// The library version, a static NUL-terminated string (never free it).
@@ -135,19 +135,19 @@ pub unsafe extern "C" fn ws_verify(
             (_, Ok(None), _) => return err.fail(WS_ERROR, "model_path is NULL"),
         };
         let outcome = load_policy(policy).and_then(|p| p.open(model, sig)).and_then(|d| {
-            let (_, later) = d.verify_all()?;
-            Ok((d, later))
+            let mut found: Vec<String> = d.warnings().iter().map(warning).collect();
+            // No trusted manifest, yet the load is allowed: warn mode (the findings say why) or an
+            // unsigned model the policy checks against revocations only. Nothing to
+            // hash against; the decision has spoken.
+            if d.model().is_some() {
+                let (_, later) = d.verify_all(None)?;
+                found.extend(later.iter().map(warning));
+            }
+            Ok(found)
         });
         match outcome {
-            Ok((d, later)) => {
-                let mut text = joined(d.warnings());
-                if !later.is_empty() {
-                    if !text.is_empty() {
-                        text.push('\n');
-                    }
-                    text.push_str(&joined(&later));
-                }
-                err.set(&text);
+            Ok(found) => {
+                err.set(&found.join("\n"));
                 WS_OK
             }
             Err(e) => err.fail(code_of(&e), &e.to_string()),
@@ -156,13 +156,16 @@ pub unsafe extern "C" fn ws_verify(
 }
 
 /// Opens the model at `model_path` under the policy (arguments as for `ws_verify`): the
-/// signature file, trust and revocation status are decided here, no tensor byte is read.
+/// signature file, trust, revocation status and the folder's file set (nothing unsigned
+/// beside the weights) are decided here; no tensor byte is read.
 /// Tensors are then read, each checked, with `ws_model_read_tensor`.
 ///
 /// Returns NULL when the model must not be loaded or the call could not run; `err` says
 /// why. In warn mode the handle is returned despite findings (see
 /// `ws_model_warning_count`), except when no trusted manifest could be obtained at all:
 /// then NULL, and `err` holds the findings (a warn-mode caller may then load unchecked).
+/// Likewise NULL for an unsigned model the policy lets load after a revocation check
+/// (`unsigned_models = "check-revocations"`): there is no manifest to read against.
 ///
 /// Thread safety: the returned handle may be used from several threads at once for every
 /// function except `ws_model_close`, which must not race with any other call on it.
@@ -207,8 +210,25 @@ pub unsafe extern "C" fn ws_model_open(
             }
         };
         let Some(signed) = decision.model() else {
-            err.set(&joined(decision.warnings()));
+            let why = match decision.warnings() {
+                [] => "no signed manifest to read tensors against: the policy lets this unsigned model \
+                       load (unsigned_models = \"check-revocations\"); read it without libweightseal"
+                    .to_string(),
+                found => joined(found),
+            };
+            err.set(&why);
             return std::ptr::null_mut();
+        };
+        // The folder's file set (every signed file present at its signed size, nothing
+        // unsigned beside them, such as a modeling_custom.py) is part of "may this model
+        // be loaded", but the per-tensor reads below never look at it: check it now.
+        // verify_tensors with no tensor hashes no byte; it applies the policy's mode.
+        let file_set = match decision.verify_tensors(&[], None) {
+            Ok((_, found)) => found,
+            Err(e) => {
+                err.set(&e.to_string());
+                return std::ptr::null_mut();
+            }
         };
         // Every tensor the decision can read by name, in manifest order. A name that
         // resolves to no tensor in scope (another file of the folder when a single file
@@ -223,8 +243,9 @@ pub unsafe extern "C" fn ws_model_open(
                 }
             }
         }
-        err.set(&joined(decision.warnings()));
-        let warnings = Mutex::new(decision.warnings().iter().map(ToString::to_string).collect());
+        let found: Vec<&DecisionError> = decision.warnings().iter().chain(&file_set).collect();
+        err.set(&found.iter().map(|w| warning(w)).collect::<Vec<_>>().join("\n"));
+        let warnings = Mutex::new(found.iter().map(ToString::to_string).collect());
         Box::into_raw(Box::new(ws_model {
             decision,
             names,
