@@ -7,7 +7,8 @@
 # check include/weightseal.h is fresh; sign fixture copies and write policy files into
 # a temp folder; start weightseal-server on 127.0.0.1 and revoke one manifest; compile
 # tests/test_weightseal.c with cc -Wall -Werror against the shared library and run it,
-# then again under valgrind, then statically linked; compile and run the GGUF example.
+# then with one rayon thread, under valgrind, and statically linked; compile and run the
+# GGUF example.
 # Ends with "N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 
@@ -169,6 +170,8 @@ compile_static() {
 
 run_test() { "$work/test_weightseal" "$work/fx"; }
 run_static() { "$work/test_weightseal_static" "$work/fx"; }
+# As .ci/run does for the Rust tests: one rayon thread shakes out deadlocks.
+run_one_thread() { RAYON_NUM_THREADS=1 "$work/test_weightseal" "$work/fx"; }
 
 # No invalid access, no definite leak. Rust's runtime and rayon's global pool keep a
 # few one-time allocations reachable at exit; those are "still reachable", not errors.
@@ -197,6 +200,7 @@ else
 fi
 step compile-test compile_test
 step test run_test
+step test-one-thread run_one_thread
 if command -v valgrind >/dev/null; then
     step valgrind run_valgrind
 else
