@@ -57,8 +57,10 @@ finish() {
 }
 
 build() {
+    # Two invocations: --bin filters apply to every -p, and would skip the library.
     cd "$repo" &&
-        cargo build -p weightseal-c -p weightseal-signer --bin weightseal -p weightseal-server --bin weightseal-server
+        cargo build -p weightseal-c &&
+        cargo build -p weightseal-signer --bin weightseal -p weightseal-server --bin weightseal-server
 }
 
 # The build regenerates the header; a difference from the committed one means it is stale.

@@ -18,7 +18,8 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 rel=$target/release
 command -v b3sum >/dev/null || { echo "b3sum not found: cargo install b3sum" >&2; exit 2; }
 
-(cd "$repo" && cargo build --release -q -p weightseal-c -p weightseal-signer --bin weightseal)
+# Two invocations: a --bin filter applies to every -p, and would skip the library.
+(cd "$repo" && cargo build --release -q -p weightseal-c && cargo build --release -q -p weightseal-signer --bin weightseal)
 work=$(mktemp -d "${TMPDIR:-/tmp}/weightseal-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cc -O2 -Wall -Werror -I"$here/../include" "$here/bench_read.c" -o "$work/bench_read" \
