@@ -20,14 +20,13 @@
 )]
 
 mod ffi;
-mod interim;
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::sync::Mutex;
 
 use ffi::{arg_path, arg_str, boundary, ErrBuf};
-use interim::{DecisionError, LoadDecision, Policy};
+use weightseal_verifier::{DecisionError, LoadDecision, Policy};
 
 /// Verified: every checked byte matches a trusted signature under the policy (or, in warn
 /// mode, the load may proceed; the findings are in `err` / the warning list).
