@@ -81,6 +81,7 @@ gen_fixtures() {
     cp -r "$repo/tests/fixtures/safetensors/base-model" "$fx/tampered/"
     cp -r "$repo/tests/fixtures/safetensors/base-model" "$fx/unsigned/"
     cp -r "$repo/tests/fixtures/safetensors/base-model" "$fx/revoked/"
+    mkdir -p "$fx/nosig" && cp -r "$repo/tests/fixtures/safetensors/base-model" "$fx/nosig/"
     for f in ok/base-model ok/tiny-llama.gguf tampered/base-model unsigned/base-model; do
         ws sign "$fx/$f" --key "$fx/keys/lab.key" >/dev/null
     done
@@ -151,6 +152,7 @@ EOF
     local keys='"keys/lab.key.pub"'
     policy revocations.toml enforce "$keys" 1 \
         "$(printf '[revocations]\nsource = "%s"\nlog_key = "%s"\nstate = "state-live"\n' "$url" "$note_key")"
+    policy unsigned-models.toml enforce "$keys" 1 "$(printf 'unsigned_models = "check-revocations"\n[revocations]\nsource = "%s"\nlog_key = "%s"\nstate = "state-live"\n' "$url" "$note_key")"
     # Port 1 on loopback: nothing listens, so no status can be established.
     local dead
     dead=$(printf '[revocations]\nsource = "http://127.0.0.1:1"\nlog_key = "%s"\n' "$note_key")

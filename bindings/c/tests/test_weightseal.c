@@ -164,6 +164,17 @@ static void test_revocation(void) {
     CHECK(m != NULL, "open accepts the model that is not revoked: %s", err);
     ws_model_close(m);
 
+    /* A model nobody signed: refused by default; with unsigned_models = "check-revocations"
+       the decision lets it load once its content is not revoked, and ws_model_open has no
+       manifest to read against. */
+    rc = verify("revocations.toml", "nosig/base-model", err, sizeof err);
+    CHECK(rc == 1, "unsigned model refused: rc %d: %s", rc, err);
+    rc = verify("unsigned-models.toml", "nosig/base-model", err, sizeof err);
+    CHECK(rc == 0, "unsigned model checked against revocations: rc %d: %s", rc, err);
+    m = ws_model_open(at("unsigned-models.toml"), at("nosig/base-model"), NULL, err, sizeof err);
+    CHECK(m == NULL && strstr(err, "check-revocations"), "open: no manifest to read against: %s", err);
+    ws_model_close(m);
+
     rc = verify("unknown.toml", "ok/base-model", err, sizeof err);
     CHECK(rc == 1, "revocation status unknown: rc %d: %s", rc, err);
     m = ws_model_open(at("unknown.toml"), at("ok/base-model"), NULL, err, sizeof err);
