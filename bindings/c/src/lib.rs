@@ -9,7 +9,7 @@
 //! (`RefusalKind::exit_code`) to a result code: 0 verified, 1 must not be loaded, 2 could
 //! not run. Anything a C caller would need to decide belongs in `weightseal-verifier`.
 //!
-//! The boundary rules, kept in [`ffi`]: no panic unwinds into C (each export runs inside
+//! The boundary rules, kept in the private `ffi` module: no panic unwinds into C (each export runs inside
 //! `catch_unwind` and returns 2 / NULL); NULL pointers and invalid UTF-8 are errors;
 //! error text is truncated to the caller's buffer and always NUL-terminated.
 // The C ABI cannot be had without `unsafe`: raw pointers from C are dereferenced here.
