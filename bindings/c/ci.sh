@@ -70,6 +70,15 @@ header_fresh() {
         git diff --exit-code -- bindings/c/include/weightseal.h
 }
 
+# The header is usable from C++ (llama.cpp, Ollama's runner) and from strict C99.
+header_compiles() {
+    printf '#include "weightseal.h"\nint main(void) { return ws_version() == 0; }\n' >"$work/h.c"
+    "$CC" -std=c99 -pedantic -Wall -Wextra -Werror -I"$here/include" -fsyntax-only "$work/h.c"
+    if command -v c++ >/dev/null; then
+        c++ -x c++ -std=c++11 -Wall -Wextra -Werror -I"$here/include" -fsyntax-only "$work/h.c"
+    fi
+}
+
 ws() { "$lib/weightseal" "$@"; }
 
 gen_fixtures() {
@@ -195,6 +204,7 @@ example() {
 step build build
 [[ $failed -eq 0 ]] || finish
 step header-fresh header_fresh
+step header-compiles header_compiles
 step fixtures gen_fixtures
 [[ $failed -eq 0 ]] || finish
 if [[ -n ${WS_SKIP_REVOCATION:-} ]]; then
