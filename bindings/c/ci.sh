@@ -48,6 +48,7 @@ step() { # step NAME COMMAND...: runs one check, output to $work/NAME.log, shown
         sed 's/^/    /' "$work/$name.log" | tail -n 60
         failed=$((failed + 1))
     fi
+    return $rc
 }
 
 finish() {
@@ -201,12 +202,11 @@ example() {
         ! "$work/gguf_load" "$work/fx/wrongkey.toml" "$work/fx/ok/tiny-llama.gguf"
 }
 
-step build build
-[[ $failed -eq 0 ]] || finish
+# Nothing else can run without the build or the fixtures.
+step build build || finish
 step header-fresh header_fresh
 step header-compiles header_compiles
-step fixtures gen_fixtures
-[[ $failed -eq 0 ]] || finish
+step fixtures gen_fixtures || finish
 if [[ -n ${WS_SKIP_REVOCATION:-} ]]; then
     echo "skip - server (WS_SKIP_REVOCATION)"
 else

@@ -82,6 +82,7 @@ int ws_verify(const char *policy_path, const char *model_path, const char *signa
  * then NULL, and `err` holds the findings (a warn-mode caller may then load unchecked).
  * Likewise NULL for an unsigned model the policy lets load after a revocation check
  * (`unsigned_models = "check-revocations"`): there is no manifest to read against.
+ * `ws_model_open_ex` tells these cases from a refusal by its result code.
  *
  * Thread safety: the returned handle may be used from several threads at once for every
  * function except `ws_model_close`, which must not race with any other call on it.
@@ -90,6 +91,20 @@ int ws_verify(const char *policy_path, const char *model_path, const char *signa
  * As for `ws_verify`.
  */
 struct ws_model *ws_model_open(const char *policy_path, const char *model_path, const char *signature_path, char *err, size_t err_len);
+
+/**
+ * `ws_model_open` with the decision's result code, for a loader that must tell "refused"
+ * from "allowed, but there is nothing to read through": returns 0 with `*out` set (read
+ * the tensors through it); 0 with `*out` NULL when the policy lets the model load without
+ * a signed manifest to check against (warn mode without a trusted signature, or an
+ * unsigned model under `unsigned_models = "check-revocations"`; `err` says which), so the
+ * caller loads it as it did before; 1 must not be loaded; 2 could not run (also when
+ * `out` is NULL). `*out` is NULL unless 0 is returned with a handle.
+ *
+ * # Safety
+ * As for `ws_verify`; `out` is NULL or writable.
+ */
+int ws_model_open_ex(const char *policy_path, const char *model_path, const char *signature_path, struct ws_model **out, char *err, size_t err_len);
 
 /**
  * The number of tensors that can be read by name (0 for NULL).

@@ -165,6 +165,7 @@ pub unsafe extern "C" fn ws_verify(
 /// then NULL, and `err` holds the findings (a warn-mode caller may then load unchecked).
 /// Likewise NULL for an unsigned model the policy lets load after a revocation check
 /// (`unsigned_models = "check-revocations"`): there is no manifest to read against.
+/// `ws_model_open_ex` tells these cases from a refusal by its result code.
 ///
 /// Thread safety: the returned handle may be used from several threads at once for every
 /// function except `ws_model_close`, which must not race with any other call on it.
@@ -182,75 +183,114 @@ pub unsafe extern "C" fn ws_model_open(
     // SAFETY: the caller's contract above.
     let mut err = unsafe { ErrBuf::new(err, err_len) };
     boundary(&mut err, std::ptr::null_mut(), |err| {
-        // SAFETY: each pointer is NULL or a NUL-terminated string (caller's contract).
-        let (policy, model, sig) = unsafe {
-            (
-                arg_path(policy_path, "policy_path", true),
-                arg_path(model_path, "model_path", false),
-                arg_path(signature_path, "signature_path", true),
-            )
+        // SAFETY: the caller's contract above.
+        unsafe { open_model(policy_path, model_path, signature_path, err) }.1
+    })
+}
+
+/// `ws_model_open` with the decision's result code, for a loader that must tell "refused"
+/// from "allowed, but there is nothing to read through": returns 0 with `*out` set (read
+/// the tensors through it); 0 with `*out` NULL when the policy lets the model load without
+/// a signed manifest to check against (warn mode without a trusted signature, or an
+/// unsigned model under `unsigned_models = "check-revocations"`; `err` says which), so the
+/// caller loads it as it did before; 1 must not be loaded; 2 could not run (also when
+/// `out` is NULL). `*out` is NULL unless 0 is returned with a handle.
+///
+/// # Safety
+/// As for `ws_verify`; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ws_model_open_ex(
+    policy_path: *const c_char,
+    model_path: *const c_char,
+    signature_path: *const c_char,
+    out: *mut *mut ws_model,
+    err: *mut c_char,
+    err_len: usize,
+) -> c_int {
+    // SAFETY: the caller's contract above.
+    let mut err = unsafe { ErrBuf::new(err, err_len) };
+    if out.is_null() {
+        return err.fail(WS_ERROR, "out is NULL");
+    }
+    // SAFETY: `out` is non-NULL and writable (the caller's contract).
+    unsafe { out.write(std::ptr::null_mut()) };
+    boundary(&mut err, WS_ERROR, |err| {
+        // SAFETY: the caller's contract above.
+        let (code, m) = unsafe { open_model(policy_path, model_path, signature_path, err) };
+        // SAFETY: `out` is non-NULL and writable (the caller's contract).
+        unsafe { out.write(m) };
+        code
+    })
+}
+
+/// The body of both opens: the result code, and the handle (NULL unless the code is 0,
+/// and NULL with 0 when the decision allows a load with no manifest to read against).
+///
+/// # Safety
+/// As for `ws_verify`.
+unsafe fn open_model(
+    policy_path: *const c_char,
+    model_path: *const c_char,
+    signature_path: *const c_char,
+    err: &mut ErrBuf,
+) -> (c_int, *mut ws_model) {
+    let none = std::ptr::null_mut();
+    // SAFETY: each pointer is NULL or a NUL-terminated string (caller's contract).
+    let (policy, model, sig) = unsafe {
+        (
+            arg_path(policy_path, "policy_path", true),
+            arg_path(model_path, "model_path", false),
+            arg_path(signature_path, "signature_path", true),
+        )
+    };
+    let (policy, model, sig) = match (policy, model, sig) {
+        (Ok(p), Ok(Some(m)), Ok(s)) => (p, m, s),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return (err.fail(WS_ERROR, &e), none),
+        (_, Ok(None), _) => return (err.fail(WS_ERROR, "model_path is NULL"), none),
+    };
+    let decision = match load_policy(policy).and_then(|p| p.open(model, sig)) {
+        Ok(d) => d,
+        Err(e) => return (err.fail(code_of(&e), &e.to_string()), none),
+    };
+    let Some(signed) = decision.model() else {
+        let why = match decision.warnings() {
+            [] => "no signed manifest to read tensors against: the policy lets this unsigned model \
+                   load (unsigned_models = \"check-revocations\"); read it without libweightseal"
+                .to_string(),
+            found => joined(found),
         };
-        let (policy, model, sig) = match (policy, model, sig) {
-            (Ok(p), Ok(Some(m)), Ok(s)) => (p, m, s),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                err.set(&e);
-                return std::ptr::null_mut();
-            }
-            (_, Ok(None), _) => {
-                err.set("model_path is NULL");
-                return std::ptr::null_mut();
-            }
-        };
-        let decision = match load_policy(policy).and_then(|p| p.open(model, sig)) {
-            Ok(d) => d,
-            Err(e) => {
-                err.set(&e.to_string());
-                return std::ptr::null_mut();
-            }
-        };
-        let Some(signed) = decision.model() else {
-            let why = match decision.warnings() {
-                [] => "no signed manifest to read tensors against: the policy lets this unsigned model \
-                       load (unsigned_models = \"check-revocations\"); read it without libweightseal"
-                    .to_string(),
-                found => joined(found),
-            };
-            err.set(&why);
-            return std::ptr::null_mut();
-        };
-        // The folder's file set (every signed file present at its signed size, nothing
-        // unsigned beside them, such as a modeling_custom.py) is part of "may this model
-        // be loaded", but the per-tensor reads below never look at it: check it now.
-        // verify_tensors with no tensor hashes no byte; it applies the policy's mode.
-        let file_set = match decision.verify_tensors(&[], None) {
-            Ok((_, found)) => found,
-            Err(e) => {
-                err.set(&e.to_string());
-                return std::ptr::null_mut();
-            }
-        };
-        // Every tensor the decision can read by name, in manifest order. A name that
-        // resolves to no tensor in scope (another file of the folder when a single file
-        // was opened) or to several is left out: it could not be read by name.
-        let mut names = Vec::new();
-        for file in &signed.manifest().files {
-            for name in file.chunks.iter().filter_map(|c| c.tensor_name()) {
-                if decision.tensor_len(name).is_ok() {
-                    if let Ok(c) = CString::new(name) {
-                        names.push(c);
-                    }
+        return (err.fail(WS_OK, &why), none);
+    };
+    // The folder's file set (every signed file present at its signed size, nothing
+    // unsigned beside them, such as a modeling_custom.py) is part of "may this model be
+    // loaded", but the per-tensor reads below never look at it: check it now.
+    // verify_tensors with no tensor hashes no byte; it applies the policy's mode.
+    let file_set = match decision.verify_tensors(&[], None) {
+        Ok((_, found)) => found,
+        Err(e) => return (err.fail(code_of(&e), &e.to_string()), none),
+    };
+    // Every tensor the decision can read by name, in manifest order. A name that resolves
+    // to no tensor in scope (another file of the folder when a single file was opened) or
+    // to several is left out: it could not be read by name.
+    let mut names = Vec::new();
+    for file in &signed.manifest().files {
+        for name in file.chunks.iter().filter_map(|c| c.tensor_name()) {
+            if decision.tensor_len(name).is_ok() {
+                if let Ok(c) = CString::new(name) {
+                    names.push(c);
                 }
             }
         }
-        let found: Vec<&DecisionError> = decision.warnings().iter().chain(&file_set).collect();
-        err.set(&found.iter().map(|w| warning(w)).collect::<Vec<_>>().join("\n"));
-        let warnings = Mutex::new(found.iter().map(ToString::to_string).collect());
-        Box::into_raw(Box::new(ws_model {
-            decision,
-            names,
-            warnings,
-        }))
-    })
+    }
+    let found: Vec<&DecisionError> = decision.warnings().iter().chain(&file_set).collect();
+    err.set(&found.iter().map(|w| warning(w)).collect::<Vec<_>>().join("\n"));
+    let warnings = Mutex::new(found.iter().map(ToString::to_string).collect());
+    let m = Box::into_raw(Box::new(ws_model {
+        decision,
+        names,
+        warnings,
+    }));
+    (WS_OK, m)
 }
 
 /// Borrows the handle, or None for NULL.

@@ -207,6 +207,33 @@ static void test_warn(void) {
     ws_model_close(m);
 }
 
+/* ws_model_open_ex: the decision's code beside the handle. */
+static void test_open_ex(void) {
+    char err[1024];
+    ws_model *m = (ws_model *)&m; /* any non-NULL value: it must be overwritten */
+    int rc = ws_model_open_ex(at("enforce.toml"), at("ok/base-model"), NULL, &m, err, sizeof err);
+    CHECK(rc == 0 && m != NULL && ws_model_tensor_count(m) > 0, "open_ex verified: rc %d: %s", rc, err);
+    ws_model_close(m);
+    m = (ws_model *)&m;
+    rc = ws_model_open_ex(at("wrongkey.toml"), at("ok/base-model"), NULL, &m, err, sizeof err);
+    CHECK(rc == 1 && m == NULL, "open_ex wrong key: rc %d: %s", rc, err);
+    rc = ws_model_open_ex(at("enforce.toml"), at("unsigned/base-model"), NULL, &m, err, sizeof err);
+    CHECK(rc == 1 && m == NULL, "open_ex unsigned file beside the weights: rc %d: %s", rc, err);
+    /* Warn mode without a trusted signature: allowed, nothing to read through. */
+    rc = ws_model_open_ex(at("warn.toml"), at("ok/base-model"), NULL, &m, err, sizeof err);
+    CHECK(rc == 0 && m == NULL && strstr(err, "warning"), "open_ex warn, wrong key: rc %d: %s", rc, err);
+    rc = ws_model_open_ex(at("no-such-policy.toml"), at("ok/base-model"), NULL, &m, err, sizeof err);
+    CHECK(rc == 2 && m == NULL, "open_ex missing policy: rc %d: %s", rc, err);
+    rc = ws_model_open_ex(at("enforce.toml"), at("ok/base-model"), NULL, NULL, err, sizeof err);
+    CHECK(rc == 2, "open_ex out NULL: rc %d: %s", rc, err);
+    if (!getenv("WS_SKIP_REVOCATION")) {
+        rc = ws_model_open_ex(at("unsigned-models.toml"), at("nosig/base-model"), NULL, &m, err, sizeof err);
+        CHECK(rc == 0 && m == NULL, "open_ex unsigned model let through: rc %d: %s", rc, err);
+        rc = ws_model_open_ex(at("revocations.toml"), at("revoked/base-model"), NULL, &m, err, sizeof err);
+        CHECK(rc == 1 && m == NULL, "open_ex revoked: rc %d: %s", rc, err);
+    }
+}
+
 static void test_bad_arguments(void) {
     char err[1024];
     int rc = ws_verify(at("enforce.toml"), NULL, NULL, err, sizeof err);
@@ -324,6 +351,7 @@ int main(int argc, char **argv) {
     test_refusals();
     test_warn();
     test_revocation();
+    test_open_ex();
     test_bad_arguments();
     test_threads();
     printf("%d passed, %d failed\n", passed, failed);
