@@ -137,8 +137,8 @@ int64_t ws_model_tensor_len(const struct ws_model *m, const char *name);
  * Reads tensor `name` into `buf` (exactly `ws_model_tensor_len` bytes) and checks exactly
  * those bytes against the signed digest: what the caller holds is what was checked.
  *
- * Returns 0 ok, 1 mismatch (the buffer is wiped to zeros), 2 error (unknown tensor, wrong
- * `len`, NULL, I/O). In warn mode a mismatch returns 0, leaves the bytes read, writes
+ * Returns 0 ok, 1 mismatch, 2 error (unknown tensor, wrong `len`, NULL, I/O); on 1 and 2
+ * the buffer is wiped to zeros, so no unchecked byte is left in it. In warn mode a mismatch returns 0, leaves the bytes read, writes
  * the finding to `err` and adds it to the warning list.
  *
  * Thread safety: several threads may read (distinct buffers) through one handle at once.

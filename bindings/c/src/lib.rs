@@ -9,9 +9,10 @@
 //! (`RefusalKind::exit_code`) to a result code: 0 verified, 1 must not be loaded, 2 could
 //! not run. Anything a C caller would need to decide belongs in `weightseal-verifier`.
 //!
-//! The boundary rules, kept in the private `ffi` module: no panic unwinds into C (each export runs inside
-//! `catch_unwind` and returns 2 / NULL); NULL pointers and invalid UTF-8 are errors;
-//! error text is truncated to the caller's buffer and always NUL-terminated.
+//! The boundary rules, kept in the private `ffi` module: no panic unwinds into C (each
+//! export runs inside `catch_unwind` and returns 2 / NULL); NULL pointers and invalid
+//! UTF-8 are errors; error text is truncated to the caller's buffer and always
+//! NUL-terminated.
 // The C ABI cannot be had without `unsafe`: raw pointers from C are dereferenced here.
 // Every block sits in this crate's `ffi` helpers or an export, with a SAFETY comment.
 #![allow(
@@ -22,6 +23,7 @@
 mod ffi;
 
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -354,8 +356,8 @@ pub unsafe extern "C" fn ws_model_tensor_len(m: *const ws_model, name: *const c_
 /// Reads tensor `name` into `buf` (exactly `ws_model_tensor_len` bytes) and checks exactly
 /// those bytes against the signed digest: what the caller holds is what was checked.
 ///
-/// Returns 0 ok, 1 mismatch (the buffer is wiped to zeros), 2 error (unknown tensor, wrong
-/// `len`, NULL, I/O). In warn mode a mismatch returns 0, leaves the bytes read, writes
+/// Returns 0 ok, 1 mismatch, 2 error (unknown tensor, wrong `len`, NULL, I/O); on 1 and 2
+/// the buffer is wiped to zeros, so no unchecked byte is left in it. In warn mode a mismatch returns 0, leaves the bytes read, writes
 /// the finding to `err` and adds it to the warning list.
 ///
 /// Thread safety: several threads may read (distinct buffers) through one handle at once.
@@ -391,7 +393,14 @@ pub unsafe extern "C" fn ws_model_read_tensor(
             Ok(b) => b,
             Err(e) => return err.fail(WS_ERROR, &e),
         };
-        match m.decision.read_tensor_into(name, buf) {
+        // On any failure the buffer is wiped, not only on a mismatch (which the decision
+        // wipes itself): an I/O error or a panic half-way leaves unchecked bytes behind.
+        let read = catch_unwind(AssertUnwindSafe(|| m.decision.read_tensor_into(name, &mut *buf)));
+        let Ok(read) = read else {
+            buf.fill(0);
+            return err.fail(WS_ERROR, "internal error in libweightseal (a bug: please report it)");
+        };
+        match read {
             Ok(None) => {
                 err.set("");
                 WS_OK
@@ -401,7 +410,10 @@ pub unsafe extern "C" fn ws_model_read_tensor(
                 err.set(&format!("warning: {w}"));
                 WS_OK
             }
-            Err(e) => err.fail(code_of(&e), &e.to_string()),
+            Err(e) => {
+                buf.fill(0);
+                err.fail(code_of(&e), &e.to_string())
+            }
         }
     })
 }

@@ -294,8 +294,10 @@ static void test_bad_arguments(void) {
         unsigned char *buf = malloc((size_t)len + 1);
         rc = ws_model_read_tensor(m, name, buf, (size_t)len + 1, err, sizeof err);
         CHECK(rc == 2, "wrong buffer size: rc %d: %s", rc, err);
+        memset(buf, 0xAB, (size_t)len);
         rc = ws_model_read_tensor(m, name, buf, (size_t)len - 1, err, sizeof err);
         CHECK(rc == 2, "short buffer: rc %d: %s", rc, err);
+        CHECK(all_zero(buf, (size_t)len - 1), "an error wipes the buffer too");
         rc = ws_model_read_tensor(m, name, NULL, (size_t)len, err, sizeof err);
         CHECK(rc == 2, "NULL buffer: rc %d: %s", rc, err);
         rc = ws_model_read_tensor(m, "no.such.tensor", buf, (size_t)len, err, sizeof err);
