@@ -58,6 +58,13 @@ pub struct ws_model {
     warnings: Mutex<Vec<String>>,
 }
 
+// The header promises that one handle may be used from several threads at once (every
+// call but ws_model_close takes it shared): that holds only while the handle is Sync.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<ws_model>();
+};
+
 impl std::fmt::Debug for ws_model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ws_model")
