@@ -2,6 +2,7 @@
 # bindings/c/ci.sh: build and test the C library (called by .ci/run; runs on its own too).
 #
 #   bindings/c/ci.sh            # honours CARGO_TARGET_DIR, else target/
+#   WS_CI_KEEP=1 bindings/c/ci.sh   # keep the temp folder (fixtures, logs) for a look
 #
 # Steps: build libweightseal + the weightseal and weightseal-server binaries (debug);
 # check include/weightseal.h is fresh; sign fixture copies and write policy files into
@@ -26,7 +27,7 @@ cleanup() {
         kill "$(cat "$work/server.pid")" 2>/dev/null
         sleep 0.2
     fi
-    rm -rf "$work"
+    if [[ -n ${WS_CI_KEEP:-} ]]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -189,8 +190,9 @@ run_one_thread() { RAYON_NUM_THREADS=1 "$work/test_weightseal" "$work/fx"; }
 
 # No invalid access, no definite (or indirect) leak. At exit the threads of rayon's
 # global pool are still alive: glibc's per-thread TLS blocks for them (allocate_dtv,
-# from pthread_create in rayon_core::registry) show as "possibly lost", and Rust's
-# one-time runtime allocations as "still reachable". Neither is a leak of ours; the
+# from pthread_create in rayon_core::registry) show as "possibly lost", as does the
+# std thread handle reqwest's blocking client makes once for its runtime thread; Rust's
+# one-time runtime allocations are "still reachable". Neither is a leak of ours; the
 # summary lines are printed at the end.
 run_valgrind() {
     local rc=0
