@@ -89,6 +89,19 @@ static void test_verified(void) {
     CHECK(ws_model_warning_count(m) == 0, "no warnings in enforce mode");
     CHECK(ws_model_tensor_name(m, n) == NULL, "name past the end is NULL");
     ws_model_close(m);
+
+    /* One shard of the signed folder: the folder's signature is found by walking up, and
+       only that shard's tensors are listed (and read). */
+    const char *shard = "ok/base-model/model-00001-of-00002.safetensors";
+    rc = verify("enforce.toml", shard, err, sizeof err);
+    CHECK(rc == 0, "verified shard: rc %d: %s", rc, err);
+    m = ws_model_open(at("enforce.toml"), at(shard), NULL, err, sizeof err);
+    CHECK(m != NULL, "open shard: %s", err);
+    if (!m) return;
+    size_t in_shard = ws_model_tensor_count(m);
+    CHECK(in_shard > 0 && in_shard < n, "the shard lists %zu of the folder's %zu tensors", in_shard, n);
+    CHECK(read_all(m, &bad, &errs) == in_shard && bad == 0 && errs == 0, "read the shard: %zu/%zu", bad, errs);
+    ws_model_close(m);
 }
 
 static void test_tampered(void) {
