@@ -92,8 +92,12 @@ impl From<VerifyError> for Failure {
 
 /// The revocation status a decision carries.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // reason: all but NotConfigured come with the library's load decision
 pub enum Revocation {
     NotConfigured,
+    NotRevoked { snapshot_version: u64, fresh_until: u64 },
+    Revoked { hits: Vec<HitInfo> },
+    Unknown { reason: String },
 }
 
 /// What a successful check proves.
@@ -189,8 +193,8 @@ impl Engine {
         Ok(Engine { verifier, mode })
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
+    pub fn mode_name(&self) -> &'static str {
+        self.mode.name()
     }
 
     pub fn open(&self, model: &Path, signature: Option<&Path>) -> Result<Opened, Failure> {
@@ -257,11 +261,11 @@ fn by_mode<T>(
 }
 
 impl Opened {
-    pub fn mode(&self) -> Mode {
-        self.mode
+    pub fn mode_name(&self) -> &'static str {
+        self.mode.name()
     }
-    pub fn warnings(&self) -> &[Failure] {
-        &self.warnings
+    pub fn warnings(&self) -> Vec<Failure> {
+        self.warnings.clone()
     }
     pub fn revocation(&self) -> Revocation {
         Revocation::NotConfigured

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::buffer::ByteBufferMut;
-use crate::engine::{Engine, Failure, Opened, PolicyArgs, Revocation, VerifiedInfo};
+use crate::engine::{Engine, Failure, HitInfo, Opened, PolicyArgs, Revocation, VerifiedInfo};
 
 pyo3::create_exception!(
     weightseal._native,
@@ -32,18 +32,22 @@ fn failure_tuple<'py>(py: Python<'py>, f: &Failure) -> PyResult<Bound<'py, PyAny
     let info = PyDict::new(py);
     info.set_item("file", f.file.as_deref())?;
     info.set_item("tensor", f.tensor.as_deref())?;
-    let hits = PyList::empty(py);
-    for h in &f.hits {
+    info.set_item("hits", hit_list(py, &f.hits)?)?;
+    Ok((f.kind.name(), f.message.as_str(), info).into_pyobject(py)?.into_any())
+}
+
+fn hit_list<'py>(py: Python<'py>, hits: &[HitInfo]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for h in hits {
         let d = PyDict::new(py);
         d.set_item("reason", &h.reason)?;
         d.set_item("issuer", &h.issuer)?;
         d.set_item("evidence", h.evidence.as_deref())?;
         d.set_item("index", h.index)?;
         d.set_item("matched", &h.matched)?;
-        hits.append(d)?;
+        list.append(d)?;
     }
-    info.set_item("hits", hits)?;
-    Ok((f.kind.name(), f.message.as_str(), info).into_pyobject(py)?.into_any())
+    Ok(list)
 }
 
 fn raise(py: Python<'_>, f: Failure) -> PyErr {
@@ -121,7 +125,7 @@ impl PyPolicy {
     /// "enforce" or "warn".
     #[getter]
     fn mode(&self) -> &'static str {
-        self.inner.mode().name()
+        self.inner.mode_name()
     }
 
     /// The load decision for `model` (a folder or a file); reads no tensor bytes. Raises
@@ -151,7 +155,7 @@ fn optional_failure<'py>(py: Python<'py>, f: Option<Failure>) -> PyResult<Option
 impl PyModel {
     #[getter]
     fn mode(&self) -> &'static str {
-        self.inner.mode().name()
+        self.inner.mode_name()
     }
 
     /// Warn mode: what enforce mode would have refused, as (kind, message, info).
@@ -164,6 +168,22 @@ impl PyModel {
         let d = PyDict::new(py);
         match self.inner.revocation() {
             Revocation::NotConfigured => d.set_item("state", "not-configured")?,
+            Revocation::NotRevoked {
+                snapshot_version,
+                fresh_until,
+            } => {
+                d.set_item("state", "not-revoked")?;
+                d.set_item("snapshot_version", snapshot_version)?;
+                d.set_item("fresh_until", fresh_until)?;
+            }
+            Revocation::Revoked { hits } => {
+                d.set_item("state", "revoked")?;
+                d.set_item("hits", hit_list(py, &hits)?)?;
+            }
+            Revocation::Unknown { reason } => {
+                d.set_item("state", "unknown")?;
+                d.set_item("reason", reason)?;
+            }
         }
         Ok(d)
     }
