@@ -52,7 +52,12 @@ def find_program(name: str, explicit: str | None) -> str:
     for candidate in (target / "release" / name, target / "debug" / name):
         if candidate.exists():
             return str(candidate)
-    found = shutil.which(name) or (shutil.which(name, path=str(Path.home() / ".cargo" / "bin")))
+    cargo_bin = str(Path.home() / ".cargo" / "bin")
+    found = shutil.which(name) or shutil.which(name, path=cargo_bin)
+    if not found and name == "b3sum":
+        print("bench: b3sum not found; cargo install b3sum ...", flush=True)
+        subprocess.run(["cargo", "install", "--quiet", "b3sum"], check=True)
+        found = shutil.which(name, path=cargo_bin)
     if not found:
         sys.exit(f"bench: {name} not found (cargo build --bins, or cargo install b3sum)")
     return found

@@ -52,6 +52,27 @@ def test_revoked_manifest_raises_revoked_error(world: World, revocation_log: Rev
     # The base model is not revoked.
     assert weightseal.verify(world.base, policy=p).revocation.state == "not-revoked"
 
+    # The same policy as a file decides alike (keys and state relative to the file).
+    (world.dir / "policy.toml").write_text(
+        "\n".join(
+            [
+                'mode = "enforce"',
+                f'trusted_keys = ["{world.lab.public.name}", "{world.other.public.name}"]',
+                "threshold = 1",
+                "[revocations]",
+                f'source = "{log.url}"',
+                f'log_key = "{log.note_key}"',
+                'state = "states/rt"',
+            ]
+        )
+        + "\n"
+    )
+    from_file = weightseal.Policy.from_file(world.dir / "policy.toml")
+    with pytest.raises(weightseal.RevokedError) as e2:
+        weightseal.verify(world.derived, policy=from_file)
+    assert (e2.value.reason, e2.value.issuer, e2.value.evidence) == (e.value.reason, e.value.issuer, e.value.evidence)
+    assert weightseal.verify(world.base, policy=from_file).revocation.state == "not-revoked"
+
     # Warn mode: loads, and says why enforce would not.
     w = policy(world, log.url, log, "rt", mode="warn")
     with warnings.catch_warnings(record=True) as caught:
