@@ -26,6 +26,8 @@
 #![warn(missing_docs)]
 
 mod cbor;
+pub mod clock;
+pub mod decision;
 pub mod diff;
 mod digest;
 pub mod envelope;
@@ -39,10 +41,15 @@ mod verify;
 pub mod walk;
 
 pub use cbor::CborError;
+pub use decision::{
+    DecisionError, LoadDecision, Mode, Policy, PolicyBuilder, RefusalKind, RevocationConfig, RevocationStatus,
+    UnsignedModels, POLICY_ENV,
+};
 pub use digest::{Digest, ParseDigestError};
 pub use envelope::{signed_message, SignatureEntry, SignatureFile, SignatureFileError};
 pub use keys::{KeyError, KeyId, PublicKey};
 pub use manifest::{Chunk, ChunkRole, FileEntry, FileKind, Manifest, ManifestError, Parent, Relation};
+pub use revocation::local::RevocationSource;
 pub use verify::{
     default_signature_path, Coverage, PolicyError, SignedModel, Verified, Verifier, VerifierBuilder, VerifyError,
 };

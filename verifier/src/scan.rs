@@ -260,6 +260,37 @@ pub fn scan_files(files: &[FoundFile], options: ScanOptions<'_>) -> Result<Vec<F
     files.par_iter().map(|f| scan_file(&f.path, &f.rel, options)).collect()
 }
 
+/// Hashes a model the way signing does: a folder (every file not ignored or excluded,
+/// paths relative to it), or one file (its manifest path is its file name). Symlinks and
+/// special files are refused.
+pub fn scan_model(
+    model: &Path,
+    ignore: &IgnoreRules,
+    exclude: &[PathBuf],
+    options: ScanOptions<'_>,
+) -> Result<Vec<FileEntry>, ScanError> {
+    let meta = std::fs::symlink_metadata(model).map_err(|source| ScanError::Io {
+        path: model.to_path_buf(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return scan_folder(model, ignore, exclude, options);
+    }
+    if meta.file_type().is_symlink() {
+        return Err(ScanError::Symlink {
+            path: model.to_path_buf(),
+        });
+    }
+    let name = model
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| ScanError::Io {
+            path: model.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the file name is not valid UTF-8"),
+        })?;
+    Ok(vec![scan_file(model, name, options)?])
+}
+
 /// Walks `root` and hashes every file that is not ignored or excluded.
 pub fn scan_folder(
     root: &Path,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::decision::RevocationStatus;
 use crate::digest::Digest;
 use crate::envelope::{SignatureFile, SignatureFileError};
 use crate::keys::{KeyId, PublicKey};
@@ -237,6 +238,8 @@ impl VerifierBuilder {
 
     /// Checks the policy and builds the verifier.
     pub fn build(self) -> Result<Verifier, PolicyError> {
+        // (A verifier that trusts nobody exists only inside the crate: see
+        // `Verifier::trusting_nobody`.)
         if self.trusted.is_empty() {
             return Err(PolicyError::NoTrustedKeys);
         }
@@ -286,9 +289,15 @@ pub struct Verified {
     bytes_verified: u64,
     name: Option<String>,
     unsigned_files_allowed: bool,
+    revocation: RevocationStatus,
 }
 
 impl Verified {
+    /// The revocation status established when the model was opened under a load policy
+    /// ([`RevocationStatus::NotConfigured`] for a plain [`Verifier`]).
+    pub fn revocation(&self) -> &RevocationStatus {
+        &self.revocation
+    }
     /// True when the verifier ignored unsigned files beside the signed ones
     /// ([`VerifierBuilder::allow_unsigned_files_unsafe`]): the folder may hold files
     /// nobody signed.
@@ -318,6 +327,16 @@ impl Verified {
 }
 
 impl Verifier {
+    /// A verifier that trusts no key: every signed model fails its threshold. For load
+    /// policies that only check unsigned content against revocations.
+    pub(crate) fn trusting_nobody() -> Verifier {
+        Verifier {
+            trusted: Vec::new(),
+            threshold: 1,
+            allow_unsigned_files: false,
+        }
+    }
+
     /// Starts a builder.
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
@@ -326,6 +345,11 @@ impl Verifier {
     /// The threshold.
     pub fn threshold(&self) -> usize {
         self.threshold
+    }
+
+    /// Whether the unsafe opt-out for unsigned files beside the signed ones is set.
+    pub fn allows_unsigned_files_unsafe(&self) -> bool {
+        self.allow_unsigned_files
     }
 
     /// The trusted key ids.
@@ -433,14 +457,24 @@ impl Verifier {
                 root
             }
         };
+        let digest = sig.manifest_digest();
+        let mut valid_signers = signers.clone();
+        for s in sig.signatures() {
+            let id = s.public_key.id();
+            if !valid_signers.contains(&id) && s.is_valid_for(&digest) {
+                valid_signers.push(id);
+            }
+        }
         Ok(SignedModel {
             root,
             scope,
             signature_path: signature_path.to_path_buf(),
-            manifest_digest: sig.manifest_digest(),
+            manifest_digest: digest,
             manifest,
             signers,
+            valid_signers,
             allow_unsigned_files: self.allow_unsigned_files,
+            revocation: RevocationStatus::NotConfigured,
         })
     }
 }
@@ -460,7 +494,11 @@ pub struct SignedModel {
     manifest: Manifest,
     manifest_digest: Digest,
     signers: Vec<KeyId>,
+    /// Every key with a valid signature in the file, trusted or not (revocation lookups
+    /// must see a revoked co-signer too).
+    valid_signers: Vec<KeyId>,
     allow_unsigned_files: bool,
+    revocation: RevocationStatus,
 }
 
 /// One chunk to hash: which file, which chunk of it.
@@ -481,6 +519,17 @@ impl SignedModel {
     pub fn signers(&self) -> &[KeyId] {
         &self.signers
     }
+    /// Every key whose signature in the file is valid, trusted or not.
+    pub fn valid_signers(&self) -> &[KeyId] {
+        &self.valid_signers
+    }
+    /// The revocation status established by the load policy that opened it.
+    pub fn revocation(&self) -> &RevocationStatus {
+        &self.revocation
+    }
+    pub(crate) fn set_revocation(&mut self, status: RevocationStatus) {
+        self.revocation = status;
+    }
 
     fn proof(&self, coverage: Coverage, bytes_verified: u64) -> Verified {
         Verified {
@@ -490,6 +539,7 @@ impl SignedModel {
             bytes_verified,
             name: self.manifest.name.clone(),
             unsigned_files_allowed: self.allow_unsigned_files,
+            revocation: self.revocation.clone(),
         }
     }
 
@@ -688,7 +738,7 @@ impl SignedModel {
     /// Reads a chunk with `pread` into `buf` and checks the hash of exactly those bytes,
     /// closing the verify-then-load race: what the caller holds is what was checked.
     /// On a mismatch the buffer is zeroed so tampered bytes cannot be used by mistake.
-    fn read_chunk_into(&self, fi: usize, chunk: &Chunk, buf: &mut [u8]) -> Result<(), VerifyError> {
+    fn read_chunk_into(&self, fi: usize, chunk: &Chunk, buf: &mut [u8], keep: bool) -> Result<(), VerifyError> {
         let entry = &self.manifest.files[fi];
         let path = self.path_of(entry);
         let file = open_regular(&path)?;
@@ -705,7 +755,9 @@ impl SignedModel {
         })?;
         let found = Digest::of_parallel(buf);
         if found != chunk.digest {
-            buf.fill(0);
+            if !keep {
+                buf.fill(0);
+            }
             return Err(VerifyError::ChunkMismatch {
                 path: entry.path.clone(),
                 chunk: chunk.label(),
@@ -720,6 +772,17 @@ impl SignedModel {
     /// Reads tensor `name` into `buf` (which must be exactly [`Self::tensor_len`] bytes)
     /// and verifies those bytes.
     pub fn read_tensor_into(&self, name: &str, buf: &mut [u8]) -> Result<Verified, VerifyError> {
+        self.read_tensor_into_keeping(name, buf, false)
+    }
+
+    /// [`Self::read_tensor_into`]; with `keep` the bytes read stay in `buf` on a mismatch
+    /// (a warn-mode load policy proceeds with them, having reported the mismatch).
+    pub(crate) fn read_tensor_into_keeping(
+        &self,
+        name: &str,
+        buf: &mut [u8],
+        keep: bool,
+    ) -> Result<Verified, VerifyError> {
         let (fi, ci) = self.locate(name)?;
         let entry = &self.manifest.files[fi];
         let chunk = &entry.chunks[ci];
@@ -730,7 +793,7 @@ impl SignedModel {
                 found: buf.len(),
             });
         }
-        self.read_chunk_into(fi, chunk, buf)?;
+        self.read_chunk_into(fi, chunk, buf, keep)?;
         Ok(self.proof(
             Coverage::Tensors(vec![(entry.path.clone(), name.to_string())]),
             chunk.len,
@@ -754,7 +817,7 @@ impl SignedModel {
             });
         }
         let mut buf = vec![0u8; chunk.len as usize];
-        self.read_chunk_into(fi, chunk, &mut buf)?;
+        self.read_chunk_into(fi, chunk, &mut buf, false)?;
         Ok(buf)
     }
 }

@@ -47,7 +47,7 @@ fn error_name(debug: &str) -> String {
 
 fn safetensors_file(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.as_bytes().to_vec();
-    while (8 + h.len()) % 8 != 0 {
+    while !(8 + h.len()).is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -77,7 +77,7 @@ fn gguf_file() -> Vec<u8> {
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
     }
-    while out.len() % 32 != 0 {
+    while !out.len().is_multiple_of(32) {
         out.push(0);
     }
     for v in [1.0f32, -2.5, 0.125] {

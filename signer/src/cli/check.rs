@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
-use weightseal_verifier::scan::{scan_file, scan_folder, ScanOptions};
-use weightseal_verifier::walk::IgnoreRules;
-use weightseal_verifier::FileEntry;
+use weightseal_verifier::decision::check_content;
 
 use super::output::{self, plural};
 use super::revstate::{self, StateArgs};
+use super::verify::decision_failure;
 use super::{Ctx, Failure, Outcome, Report};
 
 #[derive(Debug, Clone, Args)]
@@ -36,50 +35,6 @@ pub struct CheckArgs {
     pub state: StateArgs,
 }
 
-/// Hashes a folder or a single file like `weightseal sign` (default ignore rules).
-pub fn hash_model(model: &std::path::Path, progress: bool) -> Result<Vec<FileEntry>, Failure> {
-    let fail = |e: &dyn std::fmt::Display| Failure::refused(anyhow!("cannot hash {}: {e}", model.display()));
-    if model.is_dir() {
-        let total = None;
-        output::with_progress(progress, "hashing", total, |p| {
-            scan_folder(
-                model,
-                &IgnoreRules::defaults(),
-                &[],
-                ScanOptions {
-                    progress: p,
-                    ..ScanOptions::default()
-                },
-            )
-        })
-        .map_err(|e| fail(&e))
-    } else if model.is_file() {
-        let name = model
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        output::with_progress(
-            progress,
-            "hashing",
-            std::fs::metadata(model).ok().map(|m| m.len()),
-            |p| {
-                scan_file(
-                    model,
-                    &name,
-                    ScanOptions {
-                        progress: p,
-                        ..ScanOptions::default()
-                    },
-                )
-            },
-        )
-        .map(|f| vec![f])
-        .map_err(|e| fail(&e))
-    } else {
-        Err(Failure::usage(anyhow!("{}: no such file or folder", model.display())))
-    }
-}
-
 pub fn run(args: &CheckArgs, ctx: Ctx) -> Outcome {
     if !args.model.exists() {
         return Err(Failure::usage(anyhow!(
@@ -87,45 +42,70 @@ pub fn run(args: &CheckArgs, ctx: Ctx) -> Outcome {
             args.model.display()
         )));
     }
-    let est = revstate::establish(&args.revocations, &args.state)?;
-    est.warn_if_sync_failed();
-    if let Some(unknown) = &est.unknown {
-        return Err(est.unknown_failure(unknown, None));
-    }
-    let files = hash_model(&args.model, ctx.progress)?;
+    let cfg = args.state.config(Some(&args.revocations))?;
+    let total = if args.model.is_file() {
+        std::fs::metadata(&args.model).ok().map(|m| m.len())
+    } else {
+        None
+    };
+    let checked = output::with_progress(ctx.progress, "hashing", total, |p| {
+        check_content(&cfg, &args.model, None, p)
+    });
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            let mut f = decision_failure(&e, None);
+            if let Some(hits) = e.revoked_hits() {
+                f.json = Some(json!({
+                    "revoked": true,
+                    "model": args.model.display().to_string(),
+                    "hits": revstate::hits_json(hits),
+                }));
+            }
+            // `check` has no unsafe opt-out: only the sync hint.
+            if e.kind() == weightseal_verifier::RefusalKind::StatusUnknown {
+                f.hint = revstate::unknown_status_hint(&e, None);
+            }
+            return Err(f);
+        }
+    };
+    revstate::warn_if_sync_failed(&checked.report, true);
+    let files = &checked.files;
     let chunks: usize = files.iter().map(|f| f.chunks.len()).sum();
-    let hits = est.state.check_files(&files);
-    let checked = format!(
-        "{} and {} checked against {}",
+    let human = format!(
+        "not revoked: {}\n  {} and {} checked against {}\n",
+        args.model.display(),
         plural(files.len(), "file", "files"),
         plural(chunks, "chunk", "chunks"),
-        est.describe()
+        revstate::describe(&checked.report)
     );
-    if !hits.is_empty() {
-        let mut f = Failure::refused(anyhow!(
-            "{} must not be loaded: {}\n{}",
-            args.model.display(),
-            revstate::hits_summary(&hits),
-            revstate::hits_text(&hits).trim_end()
-        ));
-        f.json = Some(json!({
-            "revoked": true,
-            "model": args.model.display().to_string(),
-            "hits": revstate::hits_json(&hits),
-            "files": files.len(),
-            "chunks": chunks,
-            "revocation": est.json(),
-        }));
-        return Err(f);
-    }
-    let human = format!("not revoked: {}\n  {checked}\n", args.model.display());
     let json = json!({
         "revoked": false,
         "model": args.model.display().to_string(),
         "hits": [],
         "files": files.len(),
         "chunks": chunks,
-        "revocation": est.json(),
+        "revocation": revstate::report_json(&checked.report, true),
     });
     Ok(Report::new(human, json))
+}
+
+/// Hashes a folder or a single file like `weightseal sign` (default ignore rules).
+pub fn hash_model(model: &std::path::Path, progress: bool) -> Result<Vec<weightseal_verifier::FileEntry>, Failure> {
+    use weightseal_verifier::scan::{scan_model, ScanOptions};
+    if !model.exists() {
+        return Err(Failure::usage(anyhow!("{}: no such file or folder", model.display())));
+    }
+    output::with_progress(progress, "hashing", None, |p| {
+        scan_model(
+            model,
+            &weightseal_verifier::walk::IgnoreRules::defaults(),
+            &[],
+            ScanOptions {
+                progress: p,
+                ..ScanOptions::default()
+            },
+        )
+    })
+    .map_err(|e| Failure::refused(anyhow!("cannot hash {}: {e}", model.display())))
 }

@@ -190,6 +190,7 @@ fn verify_revocations_args(model: &str, server: &DemoServer) -> VerifyArgs {
 fn verify_args(tensors: &[&str]) -> VerifyArgs {
     VerifyArgs {
         model: PathBuf::from(MODEL),
+        policy: None,
         signature: None,
         trusted_keys: vec![PathBuf::from("lab.key.pub")],
         threshold: None,

@@ -7,6 +7,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::output::{bytes, utc_time};
+use weightseal_verifier::RevocationSource;
+
 use super::revstate::{self, StateArgs};
 use super::{exit, Ctx, Failure, Outcome, Report};
 
@@ -64,15 +66,16 @@ pub fn run(args: &RevocationsArgs, _ctx: Ctx) -> Outcome {
 }
 
 fn sync(args: &SyncArgs) -> Outcome {
-    let mut pin = revstate::pinned(&args.state)?;
-    let mut state = revstate::open(&pin)?;
-    let (source, name) = revstate::RevSource::parse(&args.revocations)?;
+    let source = RevocationSource::parse(&args.revocations).map_err(|e| revstate::state_failure(&e))?;
+    let name = source.describe();
+    let mut local = args.state.open()?;
+    let now = revstate::now()?;
     let started = std::time::Instant::now();
-    let report = state.sync(source.as_source(), revstate::now()).map_err(|e| {
+    let report = local.sync(&source, now).map_err(|e| {
         Failure::refused(anyhow!("revocation sync from {name} refused: {e}"))
             .hint("the held revocation state is unchanged")
     })?;
-    revstate::record_pinned(&mut pin, &state)?;
+    let dir = local.dir().to_path_buf();
     let elapsed = started.elapsed();
     let human = format!(
         "synced {name}\n  entries:         {} -> {} (+{})\n  snapshot:        version {}, fresh until {}\n  \
@@ -85,12 +88,12 @@ fn sync(args: &SyncArgs) -> Outcome {
         bytes(report.bytes_fetched),
         report.requests,
         elapsed.as_secs_f64() * 1000.0,
-        pin.dir.display()
+        dir.display()
     );
     let json = json!({
         "synced": true,
         "source": name,
-        "state": pin.dir.display().to_string(),
+        "state": dir.display().to_string(),
         "old_size": report.old_size,
         "new_size": report.new_size,
         "snapshot_version": report.snapshot_version,
@@ -103,9 +106,9 @@ fn sync(args: &SyncArgs) -> Outcome {
 }
 
 fn status(args: &StatusArgs) -> Outcome {
-    let dir = revstate::state_dir(&args.state)?;
-    let pin = match revstate::pinned(&args.state) {
-        Ok(p) => p,
+    let dir = args.state.dir()?;
+    let local = match args.state.open() {
+        Ok(l) => l,
         Err(_) if !dir.join(weightseal_verifier::revocation::state::STATE_FILE).exists() => {
             let human = format!("no revocation state at {} (never synced)\n", dir.display());
             let json = json!({"state": dir.display().to_string(), "synced": false, "fresh": false});
@@ -115,10 +118,10 @@ fn status(args: &StatusArgs) -> Outcome {
         }
         Err(f) => return Err(f),
     };
-    let state = revstate::open(&pin)?;
-    let now = revstate::now();
+    let state = local.state();
+    let now = revstate::now()?;
     let keys: Vec<String> = state.keys().iter().map(ToString::to_string).collect();
-    let counts = revstate::counts(&state);
+    let counts = revstate::counts(state);
     let Some(s) = state.snapshot() else {
         let human = format!("no revocation state at {} (never synced)\n", dir.display());
         let json = json!({"state": dir.display().to_string(), "synced": false, "fresh": false, "keys": keys});
@@ -126,7 +129,7 @@ fn status(args: &StatusArgs) -> Outcome {
         r.code = exit::REFUSED;
         return Ok(r);
     };
-    let fresh = !s.is_expired(now);
+    let fresh = local.freshness(now, None).is_ok();
     let revoked = &counts["revoked_subjects"];
     let human = format!(
         "revocation state {}\n  log:             {} ({} entries)\n  snapshot:        version {}, issued {}\n  \
@@ -167,9 +170,9 @@ fn status(args: &StatusArgs) -> Outcome {
 }
 
 fn bundle(args: &BundleArgs) -> Outcome {
-    let pin = revstate::pinned(&args.state)?;
-    let state = revstate::open(&pin)?;
-    let now = revstate::now();
+    let local = args.state.open()?;
+    let state = local.state();
+    let now = revstate::now()?;
     let snapshot = state.require_fresh(now).map_err(|e| {
         Failure::refused(anyhow!("nothing fresh to bundle: {e}")).hint("run `weightseal revocations sync` first")
     })?;

@@ -209,7 +209,7 @@ pub fn run(args: &RevokeArgs, _ctx: Ctx) -> Outcome {
             action,
             reason: args.reason,
             issuer,
-            time: now(),
+            time: now()?,
             evidence: args.evidence.clone(),
         };
         let signed = entry

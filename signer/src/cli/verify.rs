@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
-use weightseal_verifier::{Coverage, KeyId, SignedModel, Verified, Verifier, VerifyError};
+use weightseal_verifier::decision::{locate_signature, LoadDecision};
+use weightseal_verifier::{
+    Coverage, DecisionError, Mode, Policy, RefusalKind, RevocationStatus, Verified, Verifier, POLICY_ENV,
+};
 
-use super::common::{load_trusted_key, signature_path, verify_hint};
+use super::common::{load_trusted_key, verify_hint};
 use super::output::{self, bytes, plural};
 use super::revstate::{self, StateArgs};
 use super::{exit, Ctx, Failure, Outcome, Report};
@@ -23,6 +26,11 @@ export on any web server), a folder written by `weightseal-server export`, or a 
 used (a warning says so). If no fresh status can be established (never synced, snapshot
 expired) the model is refused (fail closed) unless --unsafe-ignore-revocation-status.
 
+Policy: --policy FILE (or $WEIGHTSEAL_POLICY when no --trusted-key is given) reads the same
+settings from a policy file; in its `warn` mode findings are printed as warnings and the
+exit status is 0. This is the pre-load step for model servers (an init container or a
+pre-start command): `weightseal verify --policy /etc/weightseal/policy.toml /models/m`.
+
 Exit status: 0 verified (and not revoked); 1 the model must NOT be loaded (bytes, file set,
 signature or trust failed, the signature file is missing or malformed, the model is revoked,
 or its revocation status cannot be established); 2 the command could not run (bad arguments,
@@ -31,6 +39,13 @@ different --revocation-key).")]
 pub struct VerifyArgs {
     /// The model: a folder, or a single weight file.
     pub model: PathBuf,
+    /// A load policy file (TOML, spec/policy.md): trusted keys, threshold, revocations,
+    /// mode. Replaces the trust and revocation options. Without it and without
+    /// --trusted-key, the file named by $WEIGHTSEAL_POLICY is used.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "trusted_keys", "threshold", "allow_unsigned_files_unsafe", "revocations", "unsafe_ignore_revocation_status"
+    ])]
+    pub policy: Option<PathBuf>,
     /// The signature file [default: MODEL/weightseal.sig for a folder, MODEL.weightseal.sig
     /// for a single file].
     #[arg(long, value_name = "SIG")]
@@ -65,7 +80,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: &VerifyArgs, ctx: Ctx) -> Outcome {
-    let sig_path = signature_path(&args.model, args.signature.as_deref());
+    let sig_path = args.signature.clone().unwrap_or_else(|| locate_signature(&args.model));
     verify(args, ctx, &sig_path).map_err(|mut f| {
         let extra = f.json.take();
         let mut doc = json!({
@@ -84,14 +99,30 @@ pub fn run(args: &VerifyArgs, ctx: Ctx) -> Outcome {
     })
 }
 
-fn verify(args: &VerifyArgs, ctx: Ctx, sig_path: &Path) -> Outcome {
+/// The policy the arguments describe: a policy file, or the flags turned into the same
+/// policy, or $WEIGHTSEAL_POLICY.
+fn policy_of(args: &VerifyArgs) -> Result<Policy, Failure> {
+    if let Some(path) = &args.policy {
+        return Policy::from_file(path).map_err(|e| decision_failure(&e, None));
+    }
     if args.trusted_keys.is_empty() {
+        if std::env::var_os(POLICY_ENV).is_some_and(|v| !v.is_empty()) {
+            return Policy::from_env().map_err(|e| decision_failure(&e, None));
+        }
         return Err(Failure::usage(anyhow!(
             "no trusted key given: verify checks the model against keys you trust"
         ))
-        .hint("did you forget --trusted-key? pass the signer's public key, e.g. --trusted-key lab.key.pub"));
+        .hint(
+            "did you forget --trusted-key? pass the signer's public key, e.g. --trusted-key lab.key.pub, or a \
+             policy file with --policy FILE",
+        ));
     }
-    let mut builder = Verifier::builder();
+    if args.revocations.is_none() && (args.state.state.is_some() || !args.state.revocation_keys.is_empty()) {
+        return Err(Failure::usage(anyhow!(
+            "--state and --revocation-key need --revocations SRC"
+        )));
+    }
+    let mut builder = Policy::builder();
     for path in &args.trusted_keys {
         builder = builder.trust(load_trusted_key(path)?);
     }
@@ -101,104 +132,143 @@ fn verify(args: &VerifyArgs, ctx: Ctx, sig_path: &Path) -> Outcome {
     if args.allow_unsigned_files_unsafe {
         builder = builder.allow_unsigned_files_unsafe();
     }
-    let verifier = builder.build().map_err(Failure::usage)?;
-    if args.revocations.is_none() && (args.state.state.is_some() || !args.state.revocation_keys.is_empty()) {
-        return Err(Failure::usage(anyhow!(
-            "--state and --revocation-key need --revocations SRC"
-        )));
+    if let Some(src) = &args.revocations {
+        builder = builder.revocations(args.state.config(Some(src))?);
+        if args.unsafe_ignore_revocation_status {
+            builder = builder.unsafe_ignore_revocation_status();
+        }
     }
-    let refuse = |e: VerifyError| {
-        let hint = verify_hint(&e, sig_path);
-        let code = if e.is_rejection() { exit::REFUSED } else { exit::USAGE };
-        Failure::with_code(code, e).maybe_hint(hint)
+    builder.build().map_err(|e| decision_failure(&e, None))
+}
+
+/// The exit status and hint for a refusal or an error of the decision.
+pub fn decision_failure(e: &DecisionError, sig_path: Option<&Path>) -> Failure {
+    let code = match e.kind() {
+        RefusalKind::Usage => exit::USAGE,
+        _ => exit::REFUSED,
     };
-    let model = verifier.open(&args.model, sig_path).map_err(refuse)?;
+    let hint = match (e, e.verify_error(), sig_path) {
+        (_, Some(ve), Some(sig)) => verify_hint(ve, sig),
+        (DecisionError::State(se), _, _) => revstate::state_failure(se).hint,
+        _ => revstate::unknown_status_hint(e, Some("--unsafe-ignore-revocation-status")),
+    };
+    let mut f = Failure::with_code(code, anyhow!("{e}")).maybe_hint(hint);
+    if let Some(hits) = e.revoked_hits() {
+        f.json = Some(json!({"revoked": revstate::hits_json(hits)}));
+    }
+    f
+}
+
+fn verify(args: &VerifyArgs, ctx: Ctx, sig_path: &Path) -> Outcome {
+    let policy = policy_of(args)?;
+    let decision = policy
+        .open(&args.model, Some(sig_path))
+        .map_err(|e| decision_failure(&e, Some(sig_path)))?;
+    for w in decision.warnings() {
+        print_finding(w, policy.mode());
+    }
+    if let Some(report) = decision.revocation_report() {
+        let known = !matches!(decision.revocation(), RevocationStatus::Unknown { .. });
+        revstate::warn_if_sync_failed(report, known);
+    }
     let names: Vec<&str> = args.tensors.iter().map(String::as_str).collect();
-    let verified = if names.is_empty() {
+    let (verified, findings) = if decision.model().is_none() {
+        Ok((None, Vec::new()))
+    } else if names.is_empty() {
         let total = if args.model.is_dir() {
-            Some(model.manifest().total_size())
+            decision.model().map(|m| m.manifest().total_size())
         } else {
             std::fs::metadata(&args.model).ok().map(|m| m.len())
         };
-        output::with_progress(ctx.progress, "verifying", total, |p| model.verify_all(p))
+        output::with_progress(ctx.progress, "verifying", total, |p| decision.verify_all(p))
     } else {
-        output::with_progress(ctx.progress, "verifying", None, |p| model.verify_tensors(&names, p))
+        output::with_progress(ctx.progress, "verifying", None, |p| decision.verify_tensors(&names, p))
     }
-    .map_err(refuse)?;
-    if args.allow_unsigned_files_unsafe {
+    .map_err(|e| decision_failure(&e, Some(sig_path)))?;
+    for w in &findings {
+        print_finding(w, policy.mode());
+    }
+    if policy.verifier().allows_unsigned_files_unsafe() {
         output::print_warning(
             "--allow-unsigned-files-unsafe: files beside the model that the signature does not cover were not \
              checked; load only the signed files, by name",
         );
     }
-    let revocation = match &args.revocations {
-        Some(src) => Some(check_revocations(args, src, sig_path, &model)?),
-        None => None,
+    let mut r = match &verified {
+        Some(v) => report(args, sig_path, policy.verifier(), v),
+        None => unverified_report(args, &decision),
     };
-    let mut r = report(args, sig_path, &verifier, &verified);
-    if let Some((human, json)) = revocation {
-        r.human += &human;
+    if let Some(rev) = revocation_lines(&decision) {
+        r.human += &rev.0;
         if let Some(obj) = r.json.as_object_mut() {
-            obj.insert("revocation".into(), json);
+            obj.insert("revocation".into(), rev.1);
         }
+    }
+    let warnings: Vec<String> = decision
+        .warnings()
+        .iter()
+        .chain(&findings)
+        .map(ToString::to_string)
+        .collect();
+    if let Some(obj) = r.json.as_object_mut() {
+        obj.insert("mode".into(), json!(policy.mode().as_str()));
+        obj.insert("warnings".into(), json!(warnings));
     }
     Ok(r)
 }
 
-/// Syncs the revocation list and looks the model up (manifest digest, every key with a valid
-/// signature in the file, every file and chunk digest). `Err` (exit 1) when revoked or when
-/// the status is unknown without the unsafe flag.
-fn check_revocations(
-    args: &VerifyArgs,
-    src: &str,
-    sig_path: &Path,
-    model: &SignedModel,
-) -> Result<(String, serde_json::Value), Failure> {
-    let est = revstate::establish(src, &args.state)?;
-    est.warn_if_sync_failed();
-    if let Some(unknown) = &est.unknown {
-        if !args.unsafe_ignore_revocation_status {
-            return Err(est.unknown_failure(unknown, Some("--unsafe-ignore-revocation-status")));
-        }
+/// A finding the decision let through: loud for the unsafe opt-out, plain in warn mode.
+fn print_finding(e: &DecisionError, mode: Mode) {
+    if e.kind() == RefusalKind::StatusUnknown && mode == Mode::Enforce {
         output::print_warning(&format!(
-            "!!! --unsafe-ignore-revocation-status: the revocation status of this model is UNKNOWN ({unknown}); \
-             it is being loaded without knowing whether it was revoked !!!"
+            "!!! --unsafe-ignore-revocation-status: the revocation status of this model is UNKNOWN ({e}); it is \
+             being loaded without knowing whether it was revoked !!!"
         ));
+    } else {
+        output::print_warning(&format!("warn mode: would refuse: {e}"));
     }
-    let digest = model.manifest_digest();
-    let mut signers: Vec<KeyId> = model.signers().to_vec();
-    if let Ok(sig) = Verifier::read_signature_file(sig_path) {
-        for s in sig.signatures() {
-            let id = s.public_key.id();
-            if !signers.contains(&id) && s.is_valid_for(&digest) {
-                signers.push(id);
-            }
-        }
-    }
-    let hits = est.state.check_manifest(model.manifest(), &digest, &signers);
-    if !hits.is_empty() {
-        let mut f = Failure::refused(anyhow!(
-            "{} must not be loaded: {}\n{}",
-            args.model.display(),
-            revstate::hits_summary(&hits),
-            revstate::hits_text(&hits).trim_end()
-        ));
-        f.json = Some(json!({"revoked": revstate::hits_json(&hits), "revocation": est.json()}));
-        return Err(f);
-    }
-    let status = match &est.unknown {
-        Some(_) => "UNKNOWN (unsafe: not established)".to_string(),
-        None => format!("not revoked ({})", est.describe()),
+}
+
+/// The revocation lines of the report, when revocations are configured.
+fn revocation_lines(decision: &LoadDecision) -> Option<(String, serde_json::Value)> {
+    let report = decision.revocation_report()?;
+    let (status, known, revoked) = match decision.revocation() {
+        RevocationStatus::Unknown { .. } => ("UNKNOWN (unsafe: not established)".to_string(), false, false),
+        RevocationStatus::Revoked { hits } => (
+            format!(
+                "REVOKED (warn mode): {}",
+                weightseal_verifier::decision::hits_summary(hits)
+            ),
+            true,
+            true,
+        ),
+        _ => (format!("not revoked ({})", revstate::describe(report)), true, false),
     };
-    let mut json = est.json();
+    let mut json = revstate::report_json(report, known);
     if let Some(obj) = json.as_object_mut() {
-        obj.insert("revoked".into(), json!(false));
+        obj.insert("revoked".into(), json!(revoked));
     }
-    Ok((format!("  revocation:      {status}\n"), json))
+    Some((format!("  revocation:      {status}\n"), json))
+}
+
+/// The report of a warn-mode load that had no trusted manifest to check bytes against.
+fn unverified_report(args: &VerifyArgs, decision: &LoadDecision) -> Report {
+    let human = format!(
+        "NOT verified {} (warn mode let it through: {})\n",
+        args.model.display(),
+        plural(decision.warnings().len(), "finding", "findings")
+    );
+    let json = json!({
+        "verified": false,
+        "model": args.model.display().to_string(),
+        "signature": decision.signature_path().display().to_string(),
+    });
+    Report::new(human, json)
 }
 
 fn report(args: &VerifyArgs, sig_path: &Path, verifier: &Verifier, v: &Verified) -> Report {
-    let unsafe_note = if args.allow_unsigned_files_unsafe {
+    let unsigned_allowed = verifier.allows_unsigned_files_unsafe();
+    let unsafe_note = if unsigned_allowed {
         " (UNSAFE: unsigned files beside them were allowed and not checked)"
     } else {
         ", and no unsigned file beside them"
@@ -206,7 +276,7 @@ fn report(args: &VerifyArgs, sig_path: &Path, verifier: &Verifier, v: &Verified)
     let (covered, coverage_json) = match v.coverage() {
         Coverage::Everything => (
             format!("everything: every signed file{unsafe_note}"),
-            json!({"kind": "everything", "unsigned_files_allowed": args.allow_unsigned_files_unsafe}),
+            json!({"kind": "everything", "unsigned_files_allowed": unsigned_allowed}),
         ),
         Coverage::Files(files) => (
             format!(

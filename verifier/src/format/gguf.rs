@@ -1589,7 +1589,7 @@ mod tests {
         let mut b = Builder::new();
         b.tensors = vec![tensor("empty", &[0], 0)];
         let header = b.header();
-        assert!(header.len() % 32 != 0);
+        assert!(!header.len().is_multiple_of(32));
         assert!(matches!(
             parse_all(&header),
             Err(GgufError::Truncated {

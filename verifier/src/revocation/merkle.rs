@@ -489,7 +489,7 @@ impl MerkleTree {
         if size == 0 {
             return None;
         }
-        if size.is_power_of_two() && start % size == 0 {
+        if size.is_power_of_two() && start.is_multiple_of(size) {
             let level = usize::try_from(size.trailing_zeros()).ok()?;
             let i = usize::try_from(start >> size.trailing_zeros()).ok()?;
             return self.levels.get(level)?.get(i).copied();

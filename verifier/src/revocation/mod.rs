@@ -8,6 +8,8 @@
 //! * [`snapshot`]: the signed snapshot (version, expiry) and checkpoint helpers.
 //! * [`tile`]: publication paths, entry tiles, proof and API documents.
 //! * [`state`]: the client state folder, sync rules and lookups.
+//! * [`local`]: the state folder as a runtime uses it: pinned log keys, a lock, sync
+//!   from a configured source, freshness.
 //! * [`bundle`]: offline bundles for air-gapped machines.
 //! * `client` (feature `client`): HTTP source and submission.
 
@@ -15,6 +17,7 @@ pub mod bundle;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod entry;
+pub mod local;
 pub mod merkle;
 pub mod note;
 pub mod policy;
