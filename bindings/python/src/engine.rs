@@ -1,14 +1,20 @@
-//! The library calls the module makes, and the translation of their errors into plain
-//! values (kind, message, file, tensor, revocation entries) that `lib.rs` turns into
-//! Python objects. Holds no policy: every decision is the library's.
+//! The library calls the module makes — `Policy::open` and the `LoadDecision` byte
+//! checks — and the translation of their errors into plain values (kind, message, file,
+//! tensor, revocation entries) that `lib.rs` turns into Python objects. Holds no policy:
+//! every decision, warn mode included, is the library's.
 
 use std::path::{Path, PathBuf};
 
-use weightseal_verifier::{PublicKey, SignedModel, Verifier, VerifyError};
+use weightseal_verifier::decision::matched_text;
+use weightseal_verifier::revocation::local::default_state_dir;
+use weightseal_verifier::revocation::state::Hit;
+use weightseal_verifier::{
+    DecisionError, LoadDecision, Mode, Policy, RefusalKind, RevocationConfig, RevocationSource, RevocationStatus,
+    SignedModel, UnsignedModels, Verified,
+};
 
 /// What kind of refusal (the Python exception class it becomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // reason: Revoked/StatusUnknown come with the library's load decision
 pub enum Kind {
     Tampered,
     Untrusted,
@@ -29,6 +35,19 @@ impl Kind {
     }
 }
 
+impl From<RefusalKind> for Kind {
+    fn from(k: RefusalKind) -> Kind {
+        match k {
+            RefusalKind::Tampered => Kind::Tampered,
+            RefusalKind::Untrusted => Kind::Untrusted,
+            RefusalKind::Revoked => Kind::Revoked,
+            RefusalKind::StatusUnknown => Kind::StatusUnknown,
+            // Usage, and any kind a newer library adds: the check could not run.
+            _ => Kind::Usage,
+        }
+    }
+}
+
 /// One revocation entry that matched.
 #[derive(Debug, Clone)]
 pub struct HitInfo {
@@ -37,6 +56,16 @@ pub struct HitInfo {
     pub evidence: Option<String>,
     pub index: u64,
     pub matched: String,
+}
+
+fn hit_info(h: &Hit) -> HitInfo {
+    HitInfo {
+        reason: h.entry.reason.to_string(),
+        issuer: h.entry.issuer.to_hex(),
+        evidence: h.entry.evidence.clone(),
+        index: h.entry.index,
+        matched: matched_text(&h.matched),
+    }
 }
 
 /// A refusal (or, in warn mode, a finding) with the context the exceptions carry.
@@ -61,38 +90,27 @@ impl Failure {
     }
 }
 
-impl From<VerifyError> for Failure {
-    fn from(e: VerifyError) -> Failure {
-        let (kind, file, tensor) = match &e {
-            VerifyError::ChunkMismatch { path, chunk, .. } => (
-                Kind::Tampered,
-                Some(path.clone()),
-                chunk.strip_prefix("tensor ").map(str::to_string),
-            ),
-            VerifyError::SizeMismatch { path, .. } => (Kind::Tampered, Some(path.clone()), None),
-            VerifyError::FileSetMismatch { missing, unsigned } => {
-                (Kind::Tampered, unsigned.first().or(missing.first()).cloned(), None)
-            }
-            VerifyError::UnknownTensor { .. }
-            | VerifyError::AmbiguousTensor { .. }
-            | VerifyError::BufferSize { .. }
-            | VerifyError::FileNotInManifest { .. } => (Kind::Usage, None, None),
-            VerifyError::Read(_) | VerifyError::Walk(_) => (Kind::Tampered, None, None),
-            _ => (Kind::Untrusted, None, None),
-        };
+impl From<&DecisionError> for Failure {
+    fn from(e: &DecisionError) -> Failure {
+        let at = e.tampered_at();
         Failure {
-            kind,
+            kind: e.kind().into(),
             message: e.to_string(),
-            file,
-            tensor,
-            hits: vec![],
+            file: at.map(|(f, _)| f.to_string()),
+            tensor: at.and_then(|(_, t)| t.map(str::to_string)),
+            hits: e.revoked_hits().unwrap_or_default().iter().map(hit_info).collect(),
         }
+    }
+}
+
+impl From<DecisionError> for Failure {
+    fn from(e: DecisionError) -> Failure {
+        Failure::from(&e)
     }
 }
 
 /// The revocation status a decision carries.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // reason: all but NotConfigured come with the library's load decision
 pub enum Revocation {
     NotConfigured,
     NotRevoked { snapshot_version: u64, fresh_until: u64 },
@@ -108,34 +126,16 @@ pub struct VerifiedInfo {
     pub bytes_verified: u64,
 }
 
-/// How refusals are handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Enforce,
-    Warn,
-}
-
-impl Mode {
-    pub fn parse(text: &str) -> Result<Mode, Failure> {
-        match text {
-            "enforce" => Ok(Mode::Enforce),
-            "warn" => Ok(Mode::Warn),
-            other => Err(Failure::usage(format!(
-                "mode {other:?} is not one of \"enforce\", \"warn\""
-            ))),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Warn => "warn",
-        }
+fn verified_info(v: &Verified) -> VerifiedInfo {
+    VerifiedInfo {
+        manifest_digest: v.manifest_digest().to_hex(),
+        signers: v.signers().iter().map(|k| k.to_hex()).collect(),
+        bytes_verified: v.bytes_verified(),
     }
 }
 
-/// The arguments of `weightseal.Policy(...)`.
+/// The arguments of `weightseal.Policy(...)`: the keys of the policy file.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // reason: the revocation fields are read by the library's load decision
 pub struct PolicyArgs {
     pub trusted_keys: Vec<PathBuf>,
     pub threshold: usize,
@@ -149,129 +149,132 @@ pub struct PolicyArgs {
     pub unsafe_ignore_revocation_status: bool,
 }
 
-/// A policy.
+fn mode_name(m: Mode) -> &'static str {
+    m.as_str()
+}
+
+/// A policy: the library's.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    verifier: Verifier,
-    mode: Mode,
+    policy: Policy,
 }
 
 impl Engine {
     pub fn from_file(path: &Path) -> Result<Engine, Failure> {
-        Err(Failure::usage(format!(
-            "{}: policy files need the library's load decision, which this build lacks",
-            path.display()
-        )))
+        Ok(Engine {
+            policy: Policy::from_file(path)?,
+        })
     }
 
     pub fn from_env() -> Result<Engine, Failure> {
-        match std::env::var_os("WEIGHTSEAL_POLICY") {
-            Some(p) => Engine::from_file(Path::new(&p)),
-            None => Err(Failure::usage(
-                "no policy given and WEIGHTSEAL_POLICY is not set (pass policy=weightseal.Policy(...))",
-            )),
-        }
+        Ok(Engine {
+            policy: Policy::from_env()?,
+        })
     }
 
+    /// Translates the keyword arguments into the library's builder, key by key as the
+    /// policy file's keys are (the library checks what they combine to).
     pub fn build(args: PolicyArgs) -> Result<Engine, Failure> {
-        if args.revocations.is_some() {
-            return Err(Failure::usage(
-                "revocation sources need the library's load decision, which this build lacks",
-            ));
-        }
-        let mode = Mode::parse(&args.mode)?;
-        let mut b = Verifier::builder().threshold(args.threshold);
+        let mut b = Policy::builder().threshold(args.threshold);
+        b = b.mode(match args.mode.as_str() {
+            "enforce" => Mode::Enforce,
+            "warn" => Mode::Warn,
+            other => {
+                return Err(Failure::usage(format!(
+                    "mode {other:?}: expected \"enforce\" or \"warn\""
+                )))
+            }
+        });
         for k in &args.trusted_keys {
-            let key =
-                PublicKey::from_pem_file(k).map_err(|e| Failure::usage(format!("trusted key {}: {e}", k.display())))?;
-            b = b.trust(key);
+            b = b.trust_key_file(k)?;
+        }
+        match args.unsigned_models.as_deref() {
+            None | Some("refuse") => {}
+            Some("check-revocations") => b = b.unsigned_models(UnsignedModels::CheckRevocations),
+            Some(other) => {
+                return Err(Failure::usage(format!(
+                    "unsigned_models {other:?}: expected \"refuse\" or \"check-revocations\""
+                )))
+            }
         }
         if args.allow_unsigned_files_unsafe {
             b = b.allow_unsigned_files_unsafe();
         }
-        let verifier = b.build().map_err(|e| Failure::usage(e.to_string()))?;
-        Ok(Engine { verifier, mode })
+        if let Some(source) = &args.revocations {
+            let source =
+                RevocationSource::parse(source).map_err(|e| Failure::from(DecisionError::State(Box::new(e))))?;
+            let state = match args.state {
+                Some(s) => s,
+                None => default_state_dir().map_err(|e| Failure::from(DecisionError::State(Box::new(e))))?,
+            };
+            let mut cfg = RevocationConfig::new(source, state);
+            for k in &args.log_keys {
+                cfg = cfg.log_key(k)?;
+            }
+            b = b.revocations(cfg);
+        } else if !args.log_keys.is_empty() || args.state.is_some() {
+            return Err(Failure::usage(
+                "log_key and state belong to revocations: give revocations=URL, export folder or bundle",
+            ));
+        }
+        if let Some(s) = args.max_staleness_secs {
+            b = b.max_staleness(s);
+        }
+        if args.unsafe_ignore_revocation_status {
+            b = b.unsafe_ignore_revocation_status();
+        }
+        Ok(Engine { policy: b.build()? })
     }
 
     pub fn mode_name(&self) -> &'static str {
-        self.mode.name()
+        mode_name(self.policy.mode())
     }
 
     pub fn open(&self, model: &Path, signature: Option<&Path>) -> Result<Opened, Failure> {
-        let sig = match signature {
-            Some(s) => s.to_path_buf(),
-            None => find_signature(model),
-        };
-        match self.verifier.open(model, &sig) {
-            Ok(m) => Ok(Opened {
-                model: Some(m),
-                warnings: vec![],
-                mode: self.mode,
-            }),
-            Err(e) if self.mode == Mode::Warn => Ok(Opened {
-                model: None,
-                warnings: vec![e.into()],
-                mode: self.mode,
-            }),
-            Err(e) => Err(e.into()),
-        }
+        let decision = self.policy.open(model, signature)?;
+        Ok(Opened { decision })
     }
 }
 
-/// Until the library's load decision finds it: the file's own signature, else the first
-/// `weightseal.sig` of a folder above it.
-fn find_signature(model: &Path) -> PathBuf {
-    let own = weightseal_verifier::default_signature_path(model);
-    if model.is_dir() || own.exists() {
-        return own;
-    }
-    model
-        .ancestors()
-        .skip(1)
-        .map(weightseal_verifier::default_signature_path)
-        .find(|p| p.exists())
-        .unwrap_or(own)
-}
-
-/// An opened model: the decision and, when there is one, the trusted manifest.
+/// An opened model: the library's load decision.
 #[derive(Debug)]
 pub struct Opened {
-    model: Option<SignedModel>,
-    warnings: Vec<Failure>,
-    mode: Mode,
-}
-
-/// In warn mode a byte mismatch is a finding; in enforce mode, the error.
-fn by_mode<T>(
-    mode: Mode,
-    r: Result<T, VerifyError>,
-    on_warn: impl FnOnce() -> T,
-) -> Result<(T, Option<Failure>), Failure> {
-    match r {
-        Ok(v) => Ok((v, None)),
-        Err(e) => {
-            let f = Failure::from(e);
-            if mode == Mode::Warn && f.kind != Kind::Usage {
-                Ok((on_warn(), Some(f)))
-            } else {
-                Err(f)
-            }
-        }
-    }
+    decision: LoadDecision,
 }
 
 impl Opened {
     pub fn mode_name(&self) -> &'static str {
-        self.mode.name()
+        mode_name(self.decision.mode())
     }
+
     pub fn warnings(&self) -> Vec<Failure> {
-        self.warnings.clone()
+        self.decision.warnings().iter().map(Failure::from).collect()
     }
+
     pub fn revocation(&self) -> Revocation {
-        Revocation::NotConfigured
+        match self.decision.revocation() {
+            RevocationStatus::NotConfigured => Revocation::NotConfigured,
+            RevocationStatus::NotRevoked {
+                snapshot_version,
+                fresh_until,
+                ..
+            } => Revocation::NotRevoked {
+                snapshot_version: *snapshot_version,
+                fresh_until: *fresh_until,
+            },
+            RevocationStatus::Revoked { hits } => Revocation::Revoked {
+                hits: hits.iter().map(hit_info).collect(),
+            },
+            RevocationStatus::Unknown { reason } => Revocation::Unknown { reason: reason.clone() },
+            // A status a newer library adds: say so rather than guess.
+            other => Revocation::Unknown {
+                reason: format!("{other:?}"),
+            },
+        }
     }
+
     pub fn signed(&self) -> Option<(String, Vec<String>)> {
-        self.model.as_ref().map(|m| {
+        self.decision.model().map(|m| {
             (
                 m.manifest_digest().to_hex(),
                 m.signers().iter().map(|k| k.to_hex()).collect(),
@@ -280,12 +283,13 @@ impl Opened {
     }
 
     fn model(&self) -> Result<&SignedModel, Failure> {
-        self.model
-            .as_ref()
-            .ok_or_else(|| Failure::usage("no trusted manifest (warn mode): the bytes cannot be checked"))
+        self.decision
+            .model()
+            .ok_or_else(|| Failure::usage("no trusted manifest (warn mode let the model through unverified)"))
     }
 
-    /// The manifest path of the signed file `path` (the longest manifest path it ends with).
+    /// The manifest path of the signed file `path` (the longest manifest path it ends
+    /// with, as the library matches a file to its manifest entry).
     pub fn file_of(&self, path: &Path) -> Result<String, Failure> {
         let m = self.model()?;
         m.manifest()
@@ -297,37 +301,47 @@ impl Opened {
             .ok_or_else(|| Failure::usage(format!("{} is not one of the signed files", path.display())))
     }
 
-    /// The header of signed file `rel`, checked. Warn mode: a mismatch is a finding and
-    /// `None` comes back (the caller reads the header unchecked).
+    /// The checked header of signed file `rel`. A mismatch is a refusal in enforce mode;
+    /// in warn mode (the decision's mode) it is a finding and `None` comes back, and the
+    /// caller reads the header unchecked, as warn mode asks.
     pub fn header(&self, rel: &str) -> Result<(Option<Vec<u8>>, Option<Failure>), Failure> {
         let m = self.model()?;
-        by_mode(self.mode, m.read_header(rel).map(Some), || None)
+        match m.read_header(rel) {
+            Ok(bytes) => Ok((Some(bytes), None)),
+            Err(source) => {
+                let e = DecisionError::Verify {
+                    model: self.decision.path().to_path_buf(),
+                    source: Box::new(source),
+                };
+                if self.decision.mode() == Mode::Warn && e.kind() != RefusalKind::Usage {
+                    Ok((None, Some(Failure::from(e))))
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
     }
 
     pub fn tensor_len(&self, name: &str) -> Result<u64, Failure> {
-        Ok(self.model()?.tensor_len(name)?)
+        Ok(self.decision.tensor_len(name)?)
     }
 
     pub fn read_tensor_into(&self, name: &str, buf: &mut [u8]) -> Result<Option<Failure>, Failure> {
-        let m = self.model()?;
-        let r = m.read_tensor_into(name, buf).map(|_| ());
-        Ok(by_mode(self.mode, r, || ())?.1)
+        Ok(self.decision.read_tensor_into(name, buf)?.map(Failure::from))
     }
 
     pub fn verify(&self, names: Option<&[&str]>) -> Result<(Option<VerifiedInfo>, Vec<Failure>), Failure> {
-        let Some(m) = self.model.as_ref() else {
+        if self.decision.model().is_none() {
+            // Warn mode let an unverifiable model through: the findings are the warnings.
             return Ok((None, vec![]));
+        }
+        let (v, findings) = match names {
+            Some(n) => self.decision.verify_tensors(n, None)?,
+            None => self.decision.verify_all(None)?,
         };
-        let r = match names {
-            Some(n) => m.verify_tensors(n, None),
-            None => m.verify_all(None),
-        };
-        let (v, w) = by_mode(self.mode, r.map(Some), || None)?;
-        let info = v.map(|v| VerifiedInfo {
-            manifest_digest: v.manifest_digest().to_hex(),
-            signers: v.signers().iter().map(|k| k.to_hex()).collect(),
-            bytes_verified: v.bytes_verified(),
-        });
-        Ok((info, w.into_iter().collect()))
+        Ok((
+            v.as_ref().map(verified_info),
+            findings.iter().map(Failure::from).collect(),
+        ))
     }
 }
