@@ -177,3 +177,23 @@ def test_torch_framework(world: World) -> None:
     for name, t in got.items():
         assert isinstance(t, torch.Tensor)
         assert t.numpy().tobytes() == ref[name].tobytes()
+
+
+def test_native_read_into_refuses_unusable_buffers(world: World) -> None:
+    """The native read-into takes only a writable, contiguous byte buffer of exactly the
+    tensor's length; anything else is refused before a byte is read."""
+    opened = lab_policy(world)._native.open(str(world.edge))
+    with safetensors.safe_open(world.edge, framework="np") as f:
+        name = next(k for k in f.keys() if f.get_tensor(k).nbytes >= 8)
+        expected = f.get_tensor(name).tobytes()
+    n = opened.tensor_len(name)
+    assert n == len(expected)
+    with pytest.raises(ValueError, match="read-only"):
+        opened.read_tensor_into(name, bytes(n))
+    with pytest.raises(ValueError, match="contiguous"):
+        opened.read_tensor_into(name, np.zeros(2 * n, dtype=np.uint8)[::2])
+    with pytest.raises(weightseal._native.Refusal):
+        opened.read_tensor_into(name, bytearray(n + 1))
+    buf = bytearray(n)
+    assert opened.read_tensor_into(name, buf) is None
+    assert bytes(buf) == expected

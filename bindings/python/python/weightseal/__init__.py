@@ -215,11 +215,10 @@ def verify(
     opened = _open(model, policy, signature)
     names = None if tensors is None else [str(t) for t in tensors]
     v, findings = _call(opened.verify, names)
-    errors = []
     for f in findings:
         _warn(f, stacklevel=2)
-        errors.append(from_native(f))
-    errors = [from_native(f) for f in opened.warnings()] + errors
+    # Everything warn mode let through: the decision's findings, then the byte checks'.
+    errors = [from_native(f) for f in list(opened.warnings()) + list(findings)]
     signed = opened.signed()
     return Verified(
         manifest_digest=v["manifest_digest"] if v else (signed[0] if signed else None),
@@ -306,12 +305,12 @@ class safe_open:
         signature: Optional[PathLike] = None,
         device: str = "cpu",
     ) -> None:
+        self._fd: Optional[int] = None
         if device != "cpu":
             raise ValueError("weightseal.safe_open reads into host memory: device must be 'cpu'")
         self._framework = _framework(framework)
         self._path = os.fspath(filename)
         self._opened = _open(self._path, policy, signature)
-        self._fd: Optional[int] = None
         raw: Optional[bytes] = None
         if self._opened.signed() is not None:
             self._rel = _call(self._opened.file_of, self._path)
