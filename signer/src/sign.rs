@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::Signer as _;
-use weightseal_verifier::scan::{scan_file, scan_folder, ProgressFn, ScanError, ScanOptions};
+use weightseal_verifier::scan::{scan_model, ProgressFn, ScanError, ScanOptions};
 use weightseal_verifier::walk::IgnoreRules;
 use weightseal_verifier::{
     signed_message, Digest, Manifest, ManifestError, Parent, SignatureEntry, SignatureFile, SignatureFileError,
@@ -76,6 +76,9 @@ pub enum SignError {
         /// Why it was refused.
         reason: String,
     },
+    /// The clock cannot be read for the manifest's creation time.
+    #[error(transparent)]
+    Clock(#[from] weightseal_verifier::clock::ClockError),
     /// Writing the signature file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -84,13 +87,6 @@ pub enum SignError {
         /// The error.
         source: std::io::Error,
     },
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Hashes `model` (a folder or one file) into a manifest. `signature_path` is left out
@@ -110,33 +106,29 @@ pub fn build_manifest(
         path: model.into(),
         source,
     })?;
-    let (files, ignore) = if meta.is_dir() {
+    // A folder's ignore rules are recorded in its manifest; a single file has none.
+    let (ignore, recorded) = if meta.is_dir() {
         let ignore = match &options.ignore {
             Some(rules) => IgnoreRules::new(rules).map_err(SignError::IgnoreRule)?,
             None => IgnoreRules::defaults(),
         };
-        let exclude = [signature_path.to_path_buf()];
-        (
-            scan_folder(model, &ignore, &exclude, scan_options)?,
-            ignore.texts().to_vec(),
-        )
+        let recorded = ignore.texts().to_vec();
+        (ignore, recorded)
     } else {
-        let name = model
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| ScanError::Io {
-                path: model.into(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "file name is not valid UTF-8"),
-            })?;
-        (vec![scan_file(model, name, scan_options)?], vec![])
+        (IgnoreRules::defaults(), vec![])
     };
+    let files = scan_model(model, &ignore, &[signature_path.to_path_buf()], scan_options)?;
+    let ignore = recorded;
     Ok(Manifest {
         name: options.name.clone(),
         files,
         parents: options.parents.clone(),
         ignore,
         annotations: options.annotations.clone(),
-        created: Some(options.created.unwrap_or_else(now_unix)),
+        created: Some(match options.created {
+            Some(t) => t,
+            None => weightseal_verifier::clock::now_unix()?,
+        }),
     })
 }
 

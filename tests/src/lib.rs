@@ -232,14 +232,143 @@ impl Run {
 
 /// Runs `weightseal ARGS` (with `--no-progress`-equivalent: stderr is a pipe). Asserts it
 /// did not panic or die by a signal, and printed each error once.
+///
+/// Every `weightseal verify` given with trust/revocation flags is also run through the
+/// equivalent `--policy FILE` (on a copy of its state folder, taken before the flags run)
+/// and must decide exactly alike: same exit status, and for a refusal the same error line,
+/// for a success the same report.
 pub fn weightseal<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let twin = PolicyTwin::prepare(&args);
+    let run = run_weightseal(&args);
+    if let Some(twin) = twin {
+        twin.check_same_decision(&run);
+        POLICY_TWINS_CHECKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    run
+}
+
+/// How many `verify` runs of this test process were also decided through `--policy`.
+pub static POLICY_TWINS_CHECKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The `--policy` form of a `verify` command line given with flags.
+struct PolicyTwin {
+    _dir: tempfile::TempDir,
+    args: Vec<std::ffi::OsString>,
+    /// (the twin's state folder, the original's), to compare messages.
+    state: Option<(String, String)>,
+}
+
+impl PolicyTwin {
+    /// `None` unless `args` is a `verify` whose trust and revocation flags all translate.
+    fn prepare(args: &[std::ffi::OsString]) -> Option<PolicyTwin> {
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| a.to_str().map(str::to_string))
+            .collect::<Option<_>>()?;
+        if text.first().map(String::as_str) != Some("verify") || text.iter().any(|a| a == "--policy") {
+            return None;
+        }
+        let toml_str = |s: &str| serde_json::to_string(s).ok();
+        // Paths in a policy file are relative to its folder; on the command line to the
+        // working directory.
+        let abs = |s: &str| std::path::absolute(s).ok().and_then(|p| p.to_str().map(str::to_string));
+        let (mut keys, mut threshold, mut unsigned_files) = (Vec::new(), None, false);
+        let (mut source, mut state, mut log_keys, mut ignore_status) = (None, None, Vec::new(), false);
+        let mut rest = vec!["verify".to_string()];
+        let mut it = text.iter().skip(1);
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--trusted-key" => keys.push(toml_str(&abs(it.next()?)?)?),
+                "--threshold" => threshold = Some(it.next()?.parse::<u64>().ok()?),
+                "--allow-unsigned-files-unsafe" => unsigned_files = true,
+                "--revocations" => source = Some(it.next()?.clone()),
+                "--state" => state = Some(it.next()?.clone()),
+                "--revocation-key" => log_keys.push(toml_str(it.next()?)?),
+                "--unsafe-ignore-revocation-status" => ignore_status = true,
+                "--signature" | "--tensors" => {
+                    rest.push(a.clone());
+                    rest.push(it.next()?.clone());
+                }
+                "--json" | "--quiet" | "-q" => rest.push(a.clone()),
+                other if other.starts_with('-') => return None,
+                other => rest.push(other.to_string()),
+            }
+        }
+        // Without a trusted key the flags run is a usage error about the flags themselves.
+        if keys.is_empty() || (source.is_none() && (state.is_some() || !log_keys.is_empty() || ignore_status)) {
+            return None;
+        }
+        let dir = tempfile::tempdir().ok()?;
+        let mut doc = format!("trusted_keys = [{}]\n", keys.join(", "));
+        if let Some(t) = threshold {
+            doc += &format!("threshold = {t}\n");
+        }
+        if unsigned_files {
+            doc += "allow_unsigned_files_unsafe = true\n";
+        }
+        let mut state_pair = None;
+        if let Some(src) = source {
+            let src = if src.starts_with("http://") || src.starts_with("https://") {
+                src
+            } else {
+                abs(&src)?
+            };
+            doc += &format!("[revocations]\nsource = {}\n", toml_str(&src)?);
+            let original = state?;
+            let twin_state = dir.path().join("state");
+            if Path::new(&original).exists() {
+                copy_tree(Path::new(&original), &twin_state);
+            }
+            doc += &format!("state = {}\n", toml_str(twin_state.to_str()?)?);
+            if !log_keys.is_empty() {
+                doc += &format!("log_keys = [{}]\n", log_keys.join(", "));
+            }
+            if ignore_status {
+                doc += "unsafe_ignore_status = true\n";
+            }
+            state_pair = Some((twin_state.to_str()?.to_string(), original));
+        }
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, doc).ok()?;
+        rest.insert(1, "--policy".into());
+        rest.insert(2, policy.to_str()?.to_string());
+        Some(PolicyTwin {
+            _dir: dir,
+            args: rest.into_iter().map(Into::into).collect(),
+            state: state_pair,
+        })
+    }
+
+    #[track_caller]
+    fn check_same_decision(&self, flags: &Run) {
+        let twin = run_weightseal(&self.args);
+        let normalise = |s: &str| match &self.state {
+            Some((twin_dir, original)) => s.replace(twin_dir, original),
+            None => s.to_string(),
+        };
+        let error_line = |r: &Run| r.stderr.lines().find(|l| l.starts_with("error:")).map(normalise);
+        // Exit 2 is the caller's mistake, worded for the form it was made in (a flag, or a
+        // key in the policy file): only the status must agree there.
+        let same = twin.code == flags.code
+            && (flags.code == 2 || error_line(&twin) == error_line(flags))
+            && (flags.code != 0 || normalise(&twin.stdout) == flags.stdout || self.args.iter().any(|a| a == "--json"));
+        assert!(
+            same,
+            "`verify --policy` decided differently from the same flags:\n{}\n=== with --policy:\n{}",
+            flags.describe(),
+            twin.describe()
+        );
+    }
+}
+
+fn run_weightseal(args: &[std::ffi::OsString]) -> Run {
     let out = Command::new(weightseal_bin())
-        .args(&args)
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -314,3 +314,15 @@ fn garbage_signature_file() {
     std::fs::write(&s.sig, b"").unwrap();
     s.refused(&["malformed"]);
 }
+
+#[test]
+fn verify_runs_are_also_decided_through_an_equivalent_policy_file() {
+    use std::sync::atomic::Ordering;
+    let before = POLICY_TWINS_CHECKED.load(Ordering::Relaxed);
+    let s = signed("safetensors/base-model");
+    let c = chunk(&s.sig, SHARD1, None);
+    flip_bit(&s.model.join(SHARD1), c.offset + 3, 1);
+    s.refused(&[SHARD1]);
+    // `signed` verifies once, `refused` once: both were also run with --policy.
+    assert!(POLICY_TWINS_CHECKED.load(Ordering::Relaxed) >= before + 2);
+}
