@@ -12,7 +12,9 @@ If the native code held the GIL, the recorded calls could still overlap (one wor
 waiting for the GIL inside its call while the other hashes), but then no Python thread
 could run while a call is hashing, so the observer's longest pause would span a whole
 call. Both measures are ratios of times measured in the same round, so a slow or busy
-machine does not change the verdict.
+machine does not change the verdict. (Checked by building the module with the GIL held
+in `verify`: the calls still "overlap", but the longest pause equals the overlap, e.g.
+"overlap 45 ms of 45 ms, longest pause 45 ms", and the test fails.)
 """
 
 from __future__ import annotations
