@@ -158,7 +158,7 @@ EOF
         sleep 0.1
     done
     [[ -n $url ]] || { cat "$log/server.log"; return 1; }
-    ws revoke --server "$url" --key "$log/hub-issuer.key" \
+    ws revoke --server "$url" --key "$log/hub-issuer.key" --revocation-key "$note_key" \
         --manifest "$fx/revoked/base-model/weightseal.sig" --reason guardrails-removed
     local keys='"keys/lab.key.pub"'
     policy revocations.toml enforce "$keys" 1 \

@@ -62,6 +62,33 @@ impl Mode {
     }
 }
 
+impl std::str::FromStr for Mode {
+    type Err = SettingError;
+    fn from_str(s: &str) -> Result<Mode, SettingError> {
+        match s {
+            "enforce" => Ok(Mode::Enforce),
+            "warn" => Ok(Mode::Warn),
+            other => Err(SettingError {
+                key: "mode",
+                found: other.to_string(),
+                expected: "\"enforce\" or \"warn\"",
+            }),
+        }
+    }
+}
+
+/// A setting's text is not one of its values (the names of the policy file, spec/policy.md).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} {found:?}: expected {expected}")]
+pub struct SettingError {
+    /// The setting.
+    pub key: &'static str,
+    /// The text given.
+    pub found: String,
+    /// The values it takes.
+    pub expected: &'static str,
+}
+
 /// What to do with a model that has no signature file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -73,6 +100,21 @@ pub enum UnsignedModels {
     /// revocations configured. Nothing vouches for such a model: it is only "not known
     /// to be bad".
     CheckRevocations,
+}
+
+impl std::str::FromStr for UnsignedModels {
+    type Err = SettingError;
+    fn from_str(s: &str) -> Result<UnsignedModels, SettingError> {
+        match s {
+            "refuse" => Ok(UnsignedModels::Refuse),
+            "check-revocations" => Ok(UnsignedModels::CheckRevocations),
+            other => Err(SettingError {
+                key: "unsigned_models",
+                found: other.to_string(),
+                expected: "\"refuse\" or \"check-revocations\"",
+            }),
+        }
+    }
 }
 
 /// Where revocation data comes from and where it is kept.
@@ -412,14 +454,9 @@ pub enum PolicyFileProblem {
     /// It is not valid TOML, or a key is unknown or has the wrong type.
     #[error("{0}")]
     Toml(Box<toml::de::Error>),
-    /// A value is not allowed.
-    #[error("{key}: {problem}")]
-    Value {
-        /// The key.
-        key: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
+    /// A value is not one the key takes.
+    #[error(transparent)]
+    Value(SettingError),
     /// A setting it names cannot be used.
     #[error("{0}")]
     Setting(Box<DecisionError>),
@@ -642,6 +679,29 @@ impl LoadDecision {
             model: self.path.clone(),
             source: Box::new(source),
         })
+    }
+
+    /// Reads and checks the header chunk of the signed file `path` (a manifest path, see
+    /// [`SignedModel::files_opened`]), so a loader parses dtypes and shapes from signed
+    /// bytes. Enforce: a mismatch is an error. Warn: the header as read comes back with
+    /// the finding.
+    pub fn read_header(&self, path: &str) -> Result<(Vec<u8>, Option<DecisionError>), DecisionError> {
+        let m = self.signed()?;
+        match m.read_header_into_buf(path, self.mode == Mode::Warn) {
+            Ok(bytes) => Ok((bytes, None)),
+            Err(failed) => {
+                let (source, bytes) = *failed;
+                let e = DecisionError::Verify {
+                    model: self.path.clone(),
+                    source: Box::new(source),
+                };
+                if self.mode == Mode::Warn && e.kind() != RefusalKind::Usage && !bytes.is_empty() {
+                    Ok((bytes, Some(e)))
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     /// Reads a tensor into `buf` and checks exactly those bytes. Enforce: a mismatch is
@@ -983,13 +1043,6 @@ struct RevocationsDoc {
     unsafe_ignore_status: bool,
 }
 
-fn value(key: &'static str, problem: impl Into<String>) -> PolicyFileProblem {
-    PolicyFileProblem::Value {
-        key,
-        problem: problem.into(),
-    }
-}
-
 fn setting(e: DecisionError) -> PolicyFileProblem {
     PolicyFileProblem::Setting(Box::new(e))
 }
@@ -1006,27 +1059,18 @@ fn relative(base: &Path, p: &str) -> PathBuf {
 impl PolicyDoc {
     fn build(self, base: &Path) -> Result<Policy, PolicyFileProblem> {
         let mut b = Policy::builder();
-        b = b.mode(match self.mode.as_deref() {
-            None | Some("enforce") => Mode::Enforce,
-            Some("warn") => Mode::Warn,
-            Some(other) => return Err(value("mode", format!("{other:?}: expected \"enforce\" or \"warn\""))),
-        });
+        if let Some(m) = &self.mode {
+            b = b.mode(m.parse().map_err(PolicyFileProblem::Value)?);
+        }
         for k in &self.trusted_keys {
             b = b.trust_key_file(&relative(base, k)).map_err(setting)?;
         }
         if let Some(t) = self.threshold {
             b = b.threshold(t);
         }
-        b = b.unsigned_models(match self.unsigned_models.as_deref() {
-            None | Some("refuse") => UnsignedModels::Refuse,
-            Some("check-revocations") => UnsignedModels::CheckRevocations,
-            Some(other) => {
-                return Err(value(
-                    "unsigned_models",
-                    format!("{other:?}: expected \"refuse\" or \"check-revocations\""),
-                ))
-            }
-        });
+        if let Some(u) = &self.unsigned_models {
+            b = b.unsigned_models(u.parse().map_err(PolicyFileProblem::Value)?);
+        }
         if self.allow_unsigned_files_unsafe {
             b = b.allow_unsigned_files_unsafe();
         }

@@ -43,7 +43,7 @@ pub mod walk;
 pub use cbor::CborError;
 pub use decision::{
     DecisionError, LoadDecision, Mode, Policy, PolicyBuilder, RefusalKind, RevocationConfig, RevocationStatus,
-    UnsignedModels, POLICY_ENV,
+    SettingError, UnsignedModels, POLICY_ENV,
 };
 pub use digest::{Digest, ParseDigestError};
 pub use envelope::{signed_message, SignatureEntry, SignatureFile, SignatureFileError};

@@ -803,21 +803,46 @@ impl SignedModel {
     /// Reads and verifies the header chunk of the signed file `path`, so a runtime can
     /// parse dtypes and shapes from bytes known to be signed.
     pub fn read_header(&self, path: &str) -> Result<Vec<u8>, VerifyError> {
+        self.read_header_into_buf(path, false).map_err(|failed| failed.0)
+    }
+
+    /// The manifest paths of the files this model was opened for: every signed file of a
+    /// folder, or the one file given.
+    pub fn files_opened(&self) -> Vec<&str> {
+        self.files_in_scope()
+            .into_iter()
+            .map(|fi| self.manifest.files[fi].path.as_str())
+            .collect()
+    }
+
+    /// Reads the header chunk of `path`; on a mismatch returns the error together with the
+    /// bytes as read when `keep` (otherwise wiped).
+    pub(crate) fn read_header_into_buf(&self, path: &str, keep: bool) -> Result<Vec<u8>, Box<(VerifyError, Vec<u8>)>> {
         let fi = self
             .files_in_scope()
             .into_iter()
             .find(|&fi| self.manifest.files[fi].path == path)
-            .ok_or_else(|| VerifyError::FileNotInManifest {
-                path: PathBuf::from(path),
+            .ok_or_else(|| {
+                Box::new((
+                    VerifyError::FileNotInManifest {
+                        path: PathBuf::from(path),
+                    },
+                    Vec::new(),
+                ))
             })?;
         let chunk = &self.manifest.files[fi].chunks[0];
         if chunk.role != ChunkRole::Header {
-            return Err(VerifyError::UnknownTensor {
-                name: format!("{path} header"),
-            });
+            return Err(Box::new((
+                VerifyError::UnknownTensor {
+                    name: format!("{path} header"),
+                },
+                Vec::new(),
+            )));
         }
         let mut buf = vec![0u8; chunk.len as usize];
-        self.read_chunk_into(fi, chunk, &mut buf, false)?;
-        Ok(buf)
+        match self.read_chunk_into(fi, chunk, &mut buf, keep) {
+            Ok(()) => Ok(buf),
+            Err(e) => Err(Box::new((e, buf))),
+        }
     }
 }

@@ -407,6 +407,23 @@ fn warn_mode_reports_and_proceeds_and_keeps_the_bytes_read() {
         .unwrap()
         .open(&w.model, None)
         .unwrap();
+    // The header is signed bytes too; flip one of them and both modes see it.
+    let mut header_flipped = bytes.clone();
+    header_flipped[12] ^= 0x20;
+    std::fs::write(&path, &header_flipped).unwrap();
+    assert_eq!(
+        enforce.read_header("model.safetensors").unwrap_err().kind(),
+        RefusalKind::Tampered
+    );
+    let (header, finding) = warn.read_header("model.safetensors").unwrap();
+    assert_eq!(finding.unwrap().kind(), RefusalKind::Tampered);
+    assert_eq!(
+        header[12], header_flipped[12],
+        "warn mode hands over the header as read"
+    );
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, finding) = warn.read_header("model.safetensors").unwrap();
+    assert!(finding.is_none());
     let warning = warn.read_tensor_into("t2", &mut buf).unwrap().expect("a warning");
     assert_eq!(warning.kind(), RefusalKind::Tampered);
     assert_eq!(buf[5], bytes[t2], "warn mode hands over the bytes as read");

@@ -176,26 +176,13 @@ impl Engine {
     /// policy file's keys are (the library checks what they combine to).
     pub fn build(args: PolicyArgs) -> Result<Engine, Failure> {
         let mut b = Policy::builder().threshold(args.threshold);
-        b = b.mode(match args.mode.as_str() {
-            "enforce" => Mode::Enforce,
-            "warn" => Mode::Warn,
-            other => {
-                return Err(Failure::usage(format!(
-                    "mode {other:?}: expected \"enforce\" or \"warn\""
-                )))
-            }
-        });
+        // The policy file's names, parsed by the library.
+        b = b.mode(args.mode.parse::<Mode>().map_err(|e| Failure::usage(e.to_string()))?);
         for k in &args.trusted_keys {
             b = b.trust_key_file(k)?;
         }
-        match args.unsigned_models.as_deref() {
-            None | Some("refuse") => {}
-            Some("check-revocations") => b = b.unsigned_models(UnsignedModels::CheckRevocations),
-            Some(other) => {
-                return Err(Failure::usage(format!(
-                    "unsigned_models {other:?}: expected \"refuse\" or \"check-revocations\""
-                )))
-            }
+        if let Some(u) = &args.unsigned_models {
+            b = b.unsigned_models(u.parse::<UnsignedModels>().map_err(|e| Failure::usage(e.to_string()))?);
         }
         if args.allow_unsigned_files_unsafe {
             b = b.allow_unsigned_files_unsafe();
@@ -288,38 +275,23 @@ impl Opened {
             .ok_or_else(|| Failure::usage("no trusted manifest (warn mode let the model through unverified)"))
     }
 
-    /// The manifest path of the signed file `path` (the longest manifest path it ends
-    /// with, as the library matches a file to its manifest entry).
+    /// The manifest path of the signed file `path` was opened as (the library matched it
+    /// to its manifest entry when it opened the model).
     pub fn file_of(&self, path: &Path) -> Result<String, Failure> {
-        let m = self.model()?;
-        m.manifest()
-            .files
-            .iter()
-            .filter(|f| path.ends_with(&f.path))
-            .max_by_key(|f| f.path.len())
-            .map(|f| f.path.clone())
-            .ok_or_else(|| Failure::usage(format!("{} is not one of the signed files", path.display())))
+        match self.model()?.files_opened().as_slice() {
+            [one] => Ok(one.to_string()),
+            _ => Err(Failure::usage(format!(
+                "{} is a folder: open one of its weight files",
+                path.display()
+            ))),
+        }
     }
 
     /// The checked header of signed file `rel`. A mismatch is a refusal in enforce mode;
-    /// in warn mode (the decision's mode) it is a finding and `None` comes back, and the
-    /// caller reads the header unchecked, as warn mode asks.
+    /// in warn mode the library hands back the header as read, with the finding.
     pub fn header(&self, rel: &str) -> Result<(Option<Vec<u8>>, Option<Failure>), Failure> {
-        let m = self.model()?;
-        match m.read_header(rel) {
-            Ok(bytes) => Ok((Some(bytes), None)),
-            Err(source) => {
-                let e = DecisionError::Verify {
-                    model: self.decision.path().to_path_buf(),
-                    source: Box::new(source),
-                };
-                if self.decision.mode() == Mode::Warn && e.kind() != RefusalKind::Usage {
-                    Ok((None, Some(Failure::from(e))))
-                } else {
-                    Err(e.into())
-                }
-            }
-        }
+        let (bytes, finding) = self.decision.read_header(rel)?;
+        Ok((Some(bytes), finding.map(Failure::from)))
     }
 
     pub fn tensor_len(&self, name: &str) -> Result<u64, Failure> {

@@ -201,7 +201,11 @@ class RevocationLog:
             self.proc = None
 
     def revoke(self, issuer: Key, *subject: object) -> None:
-        run("weightseal", "revoke", "--server", self.url, "--key", issuer.private, *subject)
+        # `revoke` proves its receipt: inclusion in a checkpoint signed by the pinned log key.
+        run(
+            "weightseal", "revoke", "--server", self.url, "--key", issuer.private,
+            "--revocation-key", self.note_key, *subject,
+        )
 
 
 @pytest.fixture()

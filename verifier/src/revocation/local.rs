@@ -370,9 +370,7 @@ impl LocalState {
 
     /// Clears the misbehaviour mark after an operator investigated it (the evidence is
     /// kept); returns what was marked, if anything (spec/revocation.md §7.5).
-    pub fn clear_misbehaviour(
-        &mut self,
-    ) -> Result<Option<crate::revocation::state::Misbehaviour>, RevocationError> {
+    pub fn clear_misbehaviour(&mut self) -> Result<Option<crate::revocation::state::Misbehaviour>, RevocationError> {
         self.state.clear_misbehaviour()
     }
 
