@@ -25,6 +25,44 @@ use crate::mapped::MappedFile;
 use crate::scan::{open_regular, ProgressFn, ScanError};
 use crate::walk::{walk_folder, IgnoreRules, WalkError, DEFAULT_SIGNATURE_NAME};
 
+/// Pieces of a large read-into: the next piece is read while the current one is hashed.
+const READ_PIECE: usize = 4 << 20;
+
+/// Reads exactly `buf.len()` bytes at `offset` into `buf` and returns their BLAKE3 digest,
+/// overlapping the copy and the hash: while one piece is hashed (hot in cache, just
+/// copied) the next is read on another thread. The digest is of exactly the bytes left in
+/// `buf`: each piece is hashed after it was read and is not written again.
+fn read_and_hash(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<Digest> {
+    if buf.len() < 2 * READ_PIECE {
+        file.read_exact_at(buf, offset)?;
+        return Ok(Digest::of_parallel(buf));
+    }
+    let mut hasher = blake3::Hasher::new();
+    let (first, mut rest) = buf.split_at_mut(READ_PIECE);
+    file.read_exact_at(first, offset)?;
+    let mut current: &[u8] = first;
+    let mut pos = offset + READ_PIECE as u64;
+    loop {
+        let taken = std::mem::take(&mut rest);
+        let n = taken.len().min(READ_PIECE);
+        let (next, tail) = taken.split_at_mut(n);
+        let (read, ()) = rayon::join(
+            || if n > 0 { file.read_exact_at(next, pos) } else { Ok(()) },
+            || {
+                hasher.update(current);
+            },
+        );
+        read?;
+        if n == 0 {
+            break;
+        }
+        current = next;
+        rest = tail;
+        pos += n as u64;
+    }
+    Ok(Digest::from_bytes(*hasher.finalize().as_bytes()))
+}
+
 /// Largest signature file read (the manifest limit plus room for signatures).
 const MAX_SIGNATURE_FILE_BYTES: u64 = (64 << 20) + (64 << 10);
 
@@ -742,7 +780,7 @@ impl SignedModel {
         let entry = &self.manifest.files[fi];
         let path = self.path_of(entry);
         let file = open_regular(&path)?;
-        file.read_exact_at(buf, chunk.offset).map_err(|source| {
+        let found = read_and_hash(&file, chunk.offset, buf).map_err(|source| {
             if source.kind() == std::io::ErrorKind::UnexpectedEof {
                 VerifyError::SizeMismatch {
                     path: entry.path.clone(),
@@ -753,7 +791,6 @@ impl SignedModel {
                 VerifyError::Read(ScanError::Io { path, source })
             }
         })?;
-        let found = Digest::of_parallel(buf);
         if found != chunk.digest {
             if !keep {
                 buf.fill(0);

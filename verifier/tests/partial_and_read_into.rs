@@ -177,3 +177,38 @@ fn unsigned_extra_file_fails_unless_the_unsafe_opt_out_is_chosen() {
         "the proof must say the unsafe opt-out was used"
     );
 }
+
+/// A safetensors file with one U8 tensor `big` of `len` bytes.
+fn write_big_model(dir: &Path, len: usize) -> Vec<u8> {
+    let header = format!(r#"{{"big":{{"dtype":"U8","shape":[{len}],"data_offsets":[0,{len}]}}}}"#);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    let data: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    bytes.extend_from_slice(&data);
+    std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+    data
+}
+
+#[test]
+fn read_tensor_into_of_a_large_tensor_reads_and_hashes_in_overlapped_pieces() {
+    // Several 4 MiB pieces and a ragged last one: the pipelined read must hash exactly
+    // the bytes it leaves in the buffer, in order, and catch a change in any piece.
+    let len = 4 * (4 << 20) + 12_345;
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_big_model(dir.path(), len);
+    let (verifier, sig) = open(dir.path());
+    let model = verifier.open(dir.path(), &sig).unwrap();
+    let mut buf = vec![0u8; model.tensor_len("big").unwrap() as usize];
+    model.read_tensor_into("big", &mut buf).unwrap();
+    assert!(buf == data, "the buffer holds the tensor's bytes");
+    let start = model.manifest().files[0].chunks[1].offset as usize;
+    for at in [0, (4 << 20) - 1, 4 << 20, 3 * (4 << 20) + 7, len - 1] {
+        corrupt(dir.path(), start + at);
+        let mut buf = vec![0xAAu8; len];
+        let err = model.read_tensor_into("big", &mut buf).unwrap_err();
+        assert!(matches!(err, VerifyError::ChunkMismatch { .. }), "byte {at}: {err}");
+        assert!(buf.iter().all(|&b| b == 0), "byte {at}: the buffer is wiped");
+        corrupt(dir.path(), start + at); // restore
+        model.read_tensor_into("big", &mut buf).unwrap();
+    }
+}
