@@ -890,3 +890,60 @@ fn issue7_expiry_errors_print_utc_times() {
     );
     assert!(!text.contains(&(NOW + DAY).to_string()), "{text}");
 }
+
+/// What a reader sees of a log in the middle of a write when it fetches the checkpoint
+/// before the append and the snapshot after it (issue 7 item 5: "the snapshot (size 231)
+/// and the checkpoint (size 230) describe different trees"), with, where the log publishes
+/// it, the one-document publication of a single tree.
+struct TornSource {
+    before: DirSource,
+    after: DirSource,
+    publication: Option<Vec<u8>>,
+}
+
+impl weightseal_verifier::revocation::state::Source for TornSource {
+    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, weightseal_verifier::revocation::state::SourceError> {
+        use weightseal_verifier::revocation::tile::{CHECKPOINT_PATH, PUBLICATION_PATH};
+        match path {
+            CHECKPOINT_PATH => self.before.get(path),
+            PUBLICATION_PATH => Ok(self.publication.clone()),
+            _ => self.after.get(path),
+        }
+    }
+}
+
+#[test]
+fn issue7_a_write_between_the_two_notes_cannot_tear_what_a_reader_gets() {
+    use weightseal_verifier::revocation::state::Source as _;
+    use weightseal_verifier::revocation::tile::{encode_publication, CHECKPOINT_PATH, SNAPSHOT_PATH};
+    let mut f = Fixture::new();
+    for i in 0..3 {
+        f.publisher.append(&revoke(content(i)));
+    }
+    f.publish(NOW);
+    let before = f.save_export("before");
+    f.publisher.append(&revoke(content(3)));
+    f.publish(NOW + 1);
+    let note = |p: &str| String::from_utf8(f.source().get(p).unwrap().unwrap()).unwrap();
+    let publication = encode_publication(&note(CHECKPOINT_PATH), &note(SNAPSHOT_PATH)).unwrap();
+
+    // Fetched as two documents, the notes describe two trees: refused (never accepted as
+    // a tree it is not).
+    let torn = TornSource {
+        before: DirSource::new(&before),
+        after: f.source(),
+        publication: None,
+    };
+    let mut s = f.state();
+    let err = s.sync(&torn, NOW + 2).unwrap_err();
+    assert!(matches!(err, RevocationError::SnapshotMismatch { .. }), "{err}");
+    // With the publication document, the reader gets both notes of one tree, whatever
+    // the separate files say at that moment.
+    let paired = TornSource {
+        publication: Some(publication),
+        ..torn
+    };
+    let report = s.sync(&paired, NOW + 2).unwrap();
+    assert_eq!(report.new_size, 4);
+    assert!(s.revoked(&content(3)).is_some());
+}
