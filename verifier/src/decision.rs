@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::keys::{KeyError, PublicKey};
+use crate::keys::{KeyError, KeyId, PublicKey};
 use crate::manifest::FileEntry;
 use crate::revocation::local::{
     default_state_dir, parse_log_keys, Established, LocalState, LocalStateError, RevocationSource, StatusUnknown,
@@ -181,6 +181,7 @@ pub struct Policy {
     max_staleness: Option<u64>,
     unsafe_ignore_revocation_status: bool,
     clock: Clock,
+    issuer_names: IssuerNames,
 }
 
 /// Builds a [`Policy`]. Safe by default: enforce, refuse unsigned models, refuse unknown
@@ -195,9 +196,16 @@ pub struct PolicyBuilder {
     max_staleness: Option<u64>,
     unsafe_ignore_revocation_status: bool,
     clock: Option<Clock>,
+    issuer_names: IssuerNames,
 }
 
 impl PolicyBuilder {
+    /// Names an issuer key in refusals ("hub.example (ab12…)" rather than a bare key id).
+    pub fn issuer_name(mut self, key: KeyId, name: impl Into<String>) -> Self {
+        self.issuer_names.insert(key, name.into());
+        self
+    }
+
     /// Reads time from `clock` instead of the system clock.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
@@ -291,6 +299,7 @@ impl PolicyBuilder {
             max_staleness: self.max_staleness,
             unsafe_ignore_revocation_status: self.unsafe_ignore_revocation_status,
             clock: self.clock.unwrap_or(crate::clock::now_unix),
+            issuer_names: self.issuer_names,
         })
     }
 }
@@ -380,12 +389,14 @@ pub enum DecisionError {
         source: Box<VerifyError>,
     },
     /// The model (or content in it) is revoked.
-    #[error("{} must not be loaded: {}\n{}", model.display(), hits_summary(hits), hits_text(hits).trim_end())]
+    #[error("{} must not be loaded: {}\n{}", model.display(), hits_summary_named(hits, issuer_names), hits_text_named(hits, issuer_names).trim_end())]
     Revoked {
         /// The model.
         model: PathBuf,
         /// What matched.
         hits: Vec<Hit>,
+        /// The names the policy gives issuers, for the message.
+        issuer_names: IssuerNames,
     },
     /// Revocation status cannot be established.
     #[error("revocation status cannot be established: {reason}{}", sync_error.as_ref().map(|e| format!("; the sync failed: {e}")).unwrap_or_default())]
@@ -536,8 +547,21 @@ pub fn matched_text(m: &Matched) -> String {
     }
 }
 
+/// Names a policy gives issuer keys (`[issuer_names]` in the policy file), so that
+/// refusals say who revoked a model, not only which key.
+pub type IssuerNames = std::collections::BTreeMap<KeyId, String>;
+
 /// One entry, for people: index, action, subject, reason, issuer, UTC time, evidence.
 pub fn entry_text(e: &crate::revocation::state::LogEntry) -> String {
+    entry_text_named(e, &IssuerNames::new())
+}
+
+/// [`entry_text`], with the issuer's configured name beside its key id.
+pub fn entry_text_named(e: &crate::revocation::state::LogEntry, names: &IssuerNames) -> String {
+    let issuer = match names.get(&e.issuer) {
+        Some(name) => format!("{name} ({})", e.issuer.to_hex()),
+        None => e.issuer.to_hex(),
+    };
     let mut s = format!(
         "entry #{} {} {} {} (reason {}, issuer {}, {})",
         e.index,
@@ -545,7 +569,7 @@ pub fn entry_text(e: &crate::revocation::state::LogEntry) -> String {
         e.subject.kind,
         e.subject.digest,
         e.reason,
-        e.issuer.to_hex(),
+        issuer,
         crate::clock::utc(e.time)
     );
     if let Some(url) = &e.evidence {
@@ -556,13 +580,27 @@ pub fn entry_text(e: &crate::revocation::state::LogEntry) -> String {
 
 /// One line per hit.
 pub fn hits_text(hits: &[Hit]) -> String {
+    hits_text_named(hits, &IssuerNames::new())
+}
+
+fn hits_text_named(hits: &[Hit], names: &IssuerNames) -> String {
     hits.iter()
-        .map(|h| format!("  {}: revoked by {}\n", matched_text(&h.matched), entry_text(&h.entry)))
+        .map(|h| {
+            format!(
+                "  {}: revoked by {}\n",
+                matched_text(&h.matched),
+                entry_text_named(&h.entry, names)
+            )
+        })
         .collect()
 }
 
 /// The one-line summary of a refusal: the first hit's reason and what matched.
 pub fn hits_summary(hits: &[Hit]) -> String {
+    hits_summary_named(hits, &IssuerNames::new())
+}
+
+fn hits_summary_named(hits: &[Hit], names: &IssuerNames) -> String {
     let Some(first) = hits.first() else {
         return "not revoked".to_string();
     };
@@ -570,7 +608,7 @@ pub fn hits_summary(hits: &[Hit]) -> String {
         "revoked ({}): {} matched {}",
         first.entry.reason,
         matched_text(&first.matched),
-        entry_text(&first.entry)
+        entry_text_named(&first.entry, names)
     );
     if hits.len() > 1 {
         s += &format!(" (and {} more)", hits.len() - 1);
@@ -909,6 +947,7 @@ impl Policy {
                 DecisionError::Revoked {
                     model: model.to_path_buf(),
                     hits: hits.clone(),
+                    issuer_names: self.issuer_names.clone(),
                 },
                 warnings,
             )?;
@@ -985,6 +1024,7 @@ pub fn check_content(
         return Err(DecisionError::Revoked {
             model: model.to_path_buf(),
             hits,
+            issuer_names: IssuerNames::new(),
         });
     }
     Ok(ContentCheck { files, report })
@@ -1028,6 +1068,9 @@ struct PolicyDoc {
     #[serde(default)]
     allow_unsigned_files_unsafe: bool,
     revocations: Option<RevocationsDoc>,
+    /// Key id (64 hex) → name, for messages.
+    #[serde(default)]
+    issuer_names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1073,6 +1116,16 @@ impl PolicyDoc {
         }
         if self.allow_unsigned_files_unsafe {
             b = b.allow_unsigned_files_unsafe();
+        }
+        for (id, name) in self.issuer_names {
+            let key = id.parse::<KeyId>().map_err(|e| {
+                PolicyFileProblem::Value(SettingError {
+                    key: "issuer_names",
+                    found: format!("{id} ({e})"),
+                    expected: "a 64-hex key id",
+                })
+            })?;
+            b = b.issuer_name(key, name);
         }
         if let Some(r) = self.revocations {
             let state_dir = match &r.state {

@@ -193,6 +193,18 @@ fn a_revoked_manifest_is_refused_naming_the_entry() {
     let hits = e.revoked_hits().unwrap();
     assert_eq!(hits[0].entry.evidence.as_deref(), Some("https://hub.example/reports/7"));
     assert!(e.to_string().contains("guardrails-removed"), "{e}");
+    // Named by the policy, the issuer appears by name beside its key id.
+    let named = w
+        .policy("s")
+        .issuer_name(public(&hub()).id(), "hub.example")
+        .build()
+        .unwrap();
+    let e = refused(named.open(&w.model, None));
+    assert!(
+        e.to_string()
+            .contains(&format!("issuer hub.example ({})", public(&hub()).id().to_hex())),
+        "{e}"
+    );
 }
 
 #[test]
@@ -494,7 +506,8 @@ fn a_policy_file_decides_as_the_same_policy_built_in_code() {
     let pem = lab().verifying_key().to_public_key_pem(Default::default()).unwrap();
     std::fs::write(dir.join("lab.pub"), pem).unwrap();
     let text = format!(
-        "mode = \"enforce\"\ntrusted_keys = [\"lab.pub\"]\nthreshold = 1\n[revocations]\nsource = \"../export\"\nlog_key = \"{}\"\nstate = \"state\"\n",
+        "mode = \"enforce\"\ntrusted_keys = [\"lab.pub\"]\nthreshold = 1\n[issuer_names]\n\"{}\" = \"hub.example\"\n[revocations]\nsource = \"../export\"\nlog_key = \"{}\"\nstate = \"state\"\n",
+        public(&hub()).id().to_hex(),
         log_key().verifier_key()
     );
     std::fs::write(dir.join("policy.toml"), &text).unwrap();
@@ -534,6 +547,7 @@ fn a_policy_file_decides_as_the_same_policy_built_in_code() {
     let b = refused(in_code.open(&w.model, None));
     assert_eq!((a.kind(), b.kind()), (RefusalKind::Revoked, RefusalKind::Revoked));
     assert_eq!(a.revoked_hits().unwrap()[0].entry, b.revoked_hits().unwrap()[0].entry);
+    assert!(a.to_string().contains("issuer hub.example"), "{a}");
 }
 
 #[test]
