@@ -42,39 +42,7 @@ pub const MAX_ISSUERS: usize = 1024;
 /// The most signing keys one lab may list.
 pub const MAX_SIGNING_KEYS: usize = 1024;
 
-/// Unix seconds shown as a UTC date and time (`2026-12-01 21:15:00 UTC`) in messages meant
-/// for people; the error values keep the seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime(pub u64);
-
-impl fmt::Display for UtcTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0;
-        let (days, rest) = (secs / 86_400, secs % 86_400);
-        // Days since 1970-01-01 to a civil date, counting in 400-year eras of 146097 days
-        // that start on March 1st (so the leap day is the last day of the year).
-        let z = days as i128 + 719_468;
-        let era = z.div_euclid(146_097);
-        let day_of_era = z.rem_euclid(146_097);
-        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-        let month = if month_index < 10 {
-            month_index + 3
-        } else {
-            month_index - 9
-        };
-        let year = year_of_era + era * 400 + i128::from(month <= 2);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-            rest / 3600,
-            rest % 3600 / 60,
-            rest % 60
-        )
-    }
-}
+pub use crate::clock::UtcTime;
 
 /// What an issuer is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
