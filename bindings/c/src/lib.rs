@@ -270,14 +270,8 @@ unsafe fn open_model(
         };
         return (err.fail(WS_OK, &why), none);
     };
-    // The folder's file set (every signed file present at its signed size, nothing
-    // unsigned beside them, such as a modeling_custom.py) is part of "may this model be
-    // loaded", but the per-tensor reads below never look at it: check it now.
-    // verify_tensors with no tensor hashes no byte; it applies the policy's mode.
-    let file_set = match decision.verify_tensors(&[], None) {
-        Ok((_, found)) => found,
-        Err(e) => return (err.fail(code_of(&e), &e.to_string()), none),
-    };
+    // The folder's file set (nothing unsigned beside the weights, such as a
+    // modeling_custom.py) was checked by the decision itself when it opened the model.
     // Every tensor the decision can read by name, in manifest order. A name that resolves
     // to no tensor in scope (another file of the folder when a single file was opened) or
     // to several is left out: it could not be read by name.
@@ -291,7 +285,7 @@ unsafe fn open_model(
             }
         }
     }
-    let found: Vec<&DecisionError> = decision.warnings().iter().chain(&file_set).collect();
+    let found: Vec<&DecisionError> = decision.warnings().iter().collect();
     err.set(&found.iter().map(|w| warning(w)).collect::<Vec<_>>().join("\n"));
     let warnings = Mutex::new(found.iter().map(ToString::to_string).collect());
     let m = Box::into_raw(Box::new(ws_model {
