@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::store::{CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput, SnapshotRecord, Store, StoreError};
 use axum::body::Bytes;
@@ -130,10 +130,11 @@ pub enum Appended {
 
 /// Unix seconds now.
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    // The workspace's one clock. A server whose clock reads before 1970 signs snapshots
+    // that are already expired and refuses every submission as outside its time window,
+    // so 0 here fails closed (clients refuse what it publishes); it never makes stale
+    // data look fresh.
+    weightseal_verifier::clock::now_unix().unwrap_or(0)
 }
 
 /// One replica's view of the log.
