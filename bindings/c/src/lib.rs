@@ -83,6 +83,25 @@ impl ws_model {
     }
 }
 
+/// The three path arguments of `ws_verify` and `ws_model_open`: the policy and signature
+/// may be NULL (their defaults), the model may not.
+///
+/// # Safety
+/// Each pointer is NULL or a NUL-terminated string that outlives the returned paths.
+unsafe fn open_args<'a>(
+    policy_path: *const c_char,
+    model_path: *const c_char,
+    signature_path: *const c_char,
+) -> Result<(Option<&'a Path>, &'a Path, Option<&'a Path>), String> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        let policy = arg_path(policy_path, "policy_path", true)?;
+        let model = arg_path(model_path, "model_path", false)?.ok_or("model_path is NULL")?;
+        let sig = arg_path(signature_path, "signature_path", true)?;
+        Ok((policy, model, sig))
+    }
+}
+
 fn load_policy(policy_path: Option<&Path>) -> Result<Policy, DecisionError> {
     match policy_path {
         Some(p) => Policy::from_file(p),
@@ -130,17 +149,9 @@ pub unsafe extern "C" fn ws_verify(
     let mut err = unsafe { ErrBuf::new(err, err_len) };
     boundary(&mut err, WS_ERROR, |err| {
         // SAFETY: each pointer is NULL or a NUL-terminated string (caller's contract).
-        let (policy, model, sig) = unsafe {
-            (
-                arg_path(policy_path, "policy_path", true),
-                arg_path(model_path, "model_path", false),
-                arg_path(signature_path, "signature_path", true),
-            )
-        };
-        let (policy, model, sig) = match (policy, model, sig) {
-            (Ok(p), Ok(Some(m)), Ok(s)) => (p, m, s),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return err.fail(WS_ERROR, &e),
-            (_, Ok(None), _) => return err.fail(WS_ERROR, "model_path is NULL"),
+        let (policy, model, sig) = match unsafe { open_args(policy_path, model_path, signature_path) } {
+            Ok(args) => args,
+            Err(e) => return err.fail(WS_ERROR, &e),
         };
         let outcome = load_policy(policy).and_then(|p| p.open(model, sig)).and_then(|d| {
             let mut found: Vec<String> = d.warnings().iter().map(warning).collect();
@@ -245,17 +256,9 @@ unsafe fn open_model(
 ) -> (c_int, *mut ws_model) {
     let none = std::ptr::null_mut();
     // SAFETY: each pointer is NULL or a NUL-terminated string (caller's contract).
-    let (policy, model, sig) = unsafe {
-        (
-            arg_path(policy_path, "policy_path", true),
-            arg_path(model_path, "model_path", false),
-            arg_path(signature_path, "signature_path", true),
-        )
-    };
-    let (policy, model, sig) = match (policy, model, sig) {
-        (Ok(p), Ok(Some(m)), Ok(s)) => (p, m, s),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return (err.fail(WS_ERROR, &e), none),
-        (_, Ok(None), _) => return (err.fail(WS_ERROR, "model_path is NULL"), none),
+    let (policy, model, sig) = match unsafe { open_args(policy_path, model_path, signature_path) } {
+        Ok(args) => args,
+        Err(e) => return (err.fail(WS_ERROR, &e), none),
     };
     let decision = match load_policy(policy).and_then(|p| p.open(model, sig)) {
         Ok(d) => d,

@@ -361,10 +361,7 @@ pub fn submit_batch(
     entries: &[SignedEntry],
     authority: Option<&SignatureFile>,
 ) -> Result<SubmitReceipt, SubmitError> {
-    let authority = authority
-        .map(SignatureFile::to_bytes)
-        .transpose()
-        .map_err(|e| SubmitError::Encode(e.to_string()))?;
+    let authority = authority_bytes(authority)?;
     let body = BatchSubmission {
         entries: entries.to_vec(),
         authority,
@@ -381,10 +378,7 @@ pub fn submit(
     entry: &SignedEntry,
     authority: Option<&SignatureFile>,
 ) -> Result<SubmitReceipt, SubmitError> {
-    let authority = authority
-        .map(SignatureFile::to_bytes)
-        .transpose()
-        .map_err(|e| SubmitError::Encode(e.to_string()))?;
+    let authority = authority_bytes(authority)?;
     let body = Submission {
         entry: entry.clone(),
         authority,
@@ -392,6 +386,14 @@ pub fn submit(
     .to_bytes()
     .map_err(|e| SubmitError::Encode(e.to_string()))?;
     post_submission(base, body)
+}
+
+/// The exact bytes of the signature file offered as authority, if any.
+fn authority_bytes(authority: Option<&SignatureFile>) -> Result<Option<Vec<u8>>, SubmitError> {
+    authority
+        .map(SignatureFile::to_bytes)
+        .transpose()
+        .map_err(|e| SubmitError::Encode(e.to_string()))
 }
 
 fn post_submission(base: &str, body: Vec<u8>) -> Result<SubmitReceipt, SubmitError> {

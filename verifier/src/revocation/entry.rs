@@ -608,19 +608,11 @@ pub struct Submission {
 impl Submission {
     /// The CBOR body: `{"entry": bstr, "authority": bstr (optional)}`.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
-        let mut m = vec![(text("entry"), Value::Bytes(self.entry.as_bytes().to_vec()))];
-        if let Some(a) = &self.authority {
-            m.push((text("authority"), Value::Bytes(a.clone())));
-        }
-        let bytes = cbor::encode(&Value::Map(m))?;
-        if bytes.len() > MAX_SUBMISSION_BYTES {
-            return Err(EntryError::TooLarge {
-                what: "submission",
-                size: bytes.len(),
-                limit: MAX_SUBMISSION_BYTES,
-            });
-        }
-        Ok(bytes)
+        encode_submission(
+            "entry",
+            Value::Bytes(self.entry.as_bytes().to_vec()),
+            self.authority.as_deref(),
+        )
     }
 
     /// Decodes a submission body and verifies the entry's signature. The authority
@@ -698,6 +690,24 @@ pub fn select_content(
     out
 }
 
+/// Both submission forms: `{KEY: entries, "authority"?: bstr}`, within the size limit
+/// (the limit is checked on encode as on decode, so a client never sends what a log refuses).
+fn encode_submission(key: &str, entries: Value, authority: Option<&[u8]>) -> Result<Vec<u8>, EntryError> {
+    let mut m = vec![(text(key), entries)];
+    if let Some(a) = authority {
+        m.push((text("authority"), Value::Bytes(a.to_vec())));
+    }
+    let bytes = cbor::encode(&Value::Map(m))?;
+    if bytes.len() > MAX_SUBMISSION_BYTES {
+        return Err(EntryError::TooLarge {
+            what: "submission",
+            size: bytes.len(),
+            limit: MAX_SUBMISSION_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
 /// The most entries one batch submission may carry.
 pub const MAX_BATCH_ENTRIES: usize = 4096;
 
@@ -731,19 +741,7 @@ impl BatchSubmission {
             .iter()
             .map(|e| Value::Bytes(e.as_bytes().to_vec()))
             .collect();
-        let mut m = vec![(text("entries"), Value::Array(entries))];
-        if let Some(a) = &self.authority {
-            m.push((text("authority"), Value::Bytes(a.clone())));
-        }
-        let bytes = cbor::encode(&Value::Map(m))?;
-        if bytes.len() > MAX_SUBMISSION_BYTES {
-            return Err(EntryError::TooLarge {
-                what: "submission",
-                size: bytes.len(),
-                limit: MAX_SUBMISSION_BYTES,
-            });
-        }
-        Ok(bytes)
+        encode_submission("entries", Value::Array(entries), self.authority.as_deref())
     }
 
     /// Decodes either wire form and verifies every entry's signature.
