@@ -4,13 +4,12 @@
 //! The manifest is carried as an opaque byte string, so a verifier checks signatures
 //! over the bytes it received and only then decodes them: nothing is re-serialised.
 
-use ciborium::Value;
 use ed25519_dalek::Signature;
 
-use crate::cbor::{self, Limits};
+use crate::cbor::{check_key_order, CborError, Item, Limits, Reader, Writer};
 use crate::digest::Digest;
 use crate::keys::{KeyId, PublicKey};
-use crate::manifest::{Fields, Manifest, ManifestError, FORMAT_VERSION, MANIFEST_LIMITS};
+use crate::manifest::{Manifest, ManifestError, FORMAT_VERSION, MANIFEST_LIMITS};
 
 /// The prefix of every signed message; 32 bytes of manifest digest follow it.
 pub const SIGNATURE_CONTEXT: &[u8] = b"weightseal v1 manifest signature\0";
@@ -65,9 +64,23 @@ pub struct SignatureFile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureFileError {
-    /// The envelope (or the manifest inside) is malformed.
-    #[error(transparent)]
-    Malformed(#[from] ManifestError),
+    /// The envelope's own CBOR was refused (the manifest inside is decoded separately).
+    #[error("signature file encoding: {0}")]
+    Cbor(#[from] CborError),
+    /// A format version this build does not read.
+    #[error("signature file format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u64,
+    },
+    /// A field is missing, has the wrong type, or is unknown.
+    #[error("signature file field {field}: {problem}")]
+    Field {
+        /// Dotted location, e.g. `signature file.signatures[0].sig`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A signature's public key is not a valid ed25519 key.
     #[error("signature {index}: the public key is not valid: {reason}")]
     BadPublicKey {
@@ -130,83 +143,171 @@ impl SignatureFile {
         &self.signatures
     }
 
-    /// The deterministic encoding of the signature file.
+    /// The signature file's bytes. Refuses what a reader would refuse: no signatures,
+    /// too many, or a file over the size limit.
     pub fn to_bytes(&self) -> Result<Vec<u8>, SignatureFileError> {
         if self.signatures.is_empty() {
             return Err(SignatureFileError::NoSignatures);
         }
-        let sigs = self
-            .signatures
-            .iter()
-            .map(|s| {
-                Value::Map(vec![
-                    (Value::Text("key".into()), Value::Bytes(s.public_key.to_raw().to_vec())),
-                    (Value::Text("sig".into()), Value::Bytes(s.signature.to_vec())),
-                ])
-            })
-            .collect();
-        let top = Value::Map(vec![
-            (Value::Text("v".into()), Value::Integer(FORMAT_VERSION.into())),
-            (
-                Value::Text("manifest".into()),
-                Value::Bytes(self.manifest_bytes.clone()),
-            ),
-            (Value::Text("signatures".into()), Value::Array(sigs)),
-        ]);
-        cbor::encode(&top).map_err(|e| SignatureFileError::Malformed(e.into()))
-    }
-
-    /// Decodes a signature file. The manifest inside is *not* decoded here.
-    pub fn from_bytes(input: &[u8]) -> Result<Self, SignatureFileError> {
-        let value = cbor::decode(input, ENVELOPE_LIMITS).map_err(ManifestError::from)?;
-        let mut top = Fields::new(value, "signature file")?;
-        let version = top.required("v")?.uint()?;
-        if version != FORMAT_VERSION {
-            return Err(ManifestError::UnsupportedVersion { found: version }.into());
-        }
-        let manifest_bytes = top.required("manifest")?.byte_string()?;
-        let sig_values = top.required("signatures")?.array()?;
-        top.finish()?;
-        if sig_values.is_empty() {
-            return Err(SignatureFileError::NoSignatures);
-        }
-        if sig_values.len() > MAX_SIGNATURES {
+        if self.signatures.len() > MAX_SIGNATURES {
             return Err(SignatureFileError::TooManySignatures {
-                found: sig_values.len(),
+                found: self.signatures.len(),
             });
         }
-        let mut signatures: Vec<SignatureEntry> = Vec::with_capacity(sig_values.len());
-        for (index, v) in sig_values.into_iter().enumerate() {
-            let mut f = Fields::new_at(v)?;
-            let raw_key = f.required("key")?.fixed::<32>()?;
-            let signature = f.required("sig")?.fixed::<64>()?;
-            f.finish()?;
-            let public_key = PublicKey::from_raw(&raw_key).map_err(|e| SignatureFileError::BadPublicKey {
-                index,
-                reason: e.to_string(),
-            })?;
-            if signatures.iter().any(|s| s.public_key.id() == public_key.id()) {
-                return Err(SignatureFileError::DuplicateSigner {
-                    key_id: public_key.id(),
-                });
-            }
-            signatures.push(SignatureEntry { public_key, signature });
+        // Keys in canonical order: "v", "manifest", "signatures"; "key" before "sig".
+        let mut w = Writer::with_capacity(self.manifest_bytes.len() + 32 + self.signatures.len() * 110);
+        w.map(3);
+        w.text("v");
+        w.uint(FORMAT_VERSION);
+        w.text("manifest");
+        w.bytes(&self.manifest_bytes);
+        w.text("signatures");
+        w.array(self.signatures.len());
+        for s in &self.signatures {
+            w.map(2);
+            w.text("key");
+            w.bytes(&s.public_key.to_raw());
+            w.text("sig");
+            w.bytes(&s.signature);
         }
-        // The deterministic encoding keeps signatures sorted by key; anything else was
-        // not written by a conforming signer.
-        if signatures
-            .windows(2)
-            .any(|w| w[0].public_key.to_raw() >= w[1].public_key.to_raw())
-        {
-            return Err(ManifestError::Field {
-                field: "signature file.signatures".into(),
-                problem: "not sorted by public key".into(),
-            }
-            .into());
-        }
+        w.finish(ENVELOPE_LIMITS).map_err(SignatureFileError::Cbor)
+    }
+
+    /// Decodes a signature file, in one pass. Signatures are not checked here (see
+    /// [`crate::Verifier::check_signatures`]), and the manifest is not decoded: it stays
+    /// opaque bytes until a signature over them has been accepted.
+    pub fn from_bytes(input: &[u8]) -> Result<Self, SignatureFileError> {
+        let (range, signatures) = Self::parse(input)?;
         Ok(SignatureFile {
-            manifest_bytes,
+            manifest_bytes: input[range].to_vec(),
             signatures,
         })
     }
+
+    /// [`Self::from_bytes`] on a buffer it takes over: the manifest bytes are moved to
+    /// its front in place, so a 64 MiB signature file is not held twice.
+    pub fn from_vec(mut input: Vec<u8>) -> Result<Self, SignatureFileError> {
+        let (range, signatures) = Self::parse(&input)?;
+        let len = range.len();
+        input.copy_within(range, 0);
+        input.truncate(len);
+        input.shrink_to_fit();
+        Ok(SignatureFile {
+            manifest_bytes: input,
+            signatures,
+        })
+    }
+
+    /// The manifest's position in `input`, and the signatures.
+    fn parse(input: &[u8]) -> Result<(std::ops::Range<usize>, Vec<SignatureEntry>), SignatureFileError> {
+        let mut r = Reader::new(input, ENVELOPE_LIMITS)?;
+        let bad = |field: &str, problem: &str| SignatureFileError::Field {
+            field: field.to_string(),
+            problem: problem.to_string(),
+        };
+        let Item::Map(pairs) = r.next()? else {
+            return Err(bad("signature file", "expected a map"));
+        };
+        let mut previous: Option<&[u8]> = None;
+        let (mut version, mut manifest_bytes, mut signatures) = (None, None, None);
+        for _ in 0..pairs {
+            let start = r.offset();
+            let Item::Text(key) = r.next()? else {
+                return Err(bad("signature file", "map keys must be text"));
+            };
+            let encoded = r.input(start..r.offset());
+            check_key_order(previous, encoded, start)?;
+            previous = Some(encoded);
+            match key {
+                "v" => match r.next()? {
+                    Item::Uint(FORMAT_VERSION) => version = Some(FORMAT_VERSION),
+                    Item::Uint(found) => return Err(SignatureFileError::UnsupportedVersion { found }),
+                    _ => return Err(bad("signature file.v", "expected an unsigned integer")),
+                },
+                "manifest" => match r.next()? {
+                    Item::Bytes(b) => manifest_bytes = Some(r.offset() - b.len()..r.offset()),
+                    _ => return Err(bad("signature file.manifest", "expected a byte string")),
+                },
+                "signatures" => signatures = Some(read_signatures(&mut r)?),
+                other => return Err(bad(&format!("signature file.{other}"), "unknown field")),
+            }
+        }
+        r.finish()?;
+        if version.is_none() {
+            return Err(bad("signature file.v", "missing"));
+        }
+        let manifest_bytes = manifest_bytes.ok_or_else(|| bad("signature file.manifest", "missing"))?;
+        let signatures = signatures.ok_or_else(|| bad("signature file.signatures", "missing"))?;
+        Ok((manifest_bytes, signatures))
+    }
+}
+
+/// The `signatures` array: 1..=MAX_SIGNATURES entries `{"key": bstr 32, "sig": bstr 64}`,
+/// sorted by public key, no key twice.
+fn read_signatures(r: &mut Reader<'_>) -> Result<Vec<SignatureEntry>, SignatureFileError> {
+    let bad = |field: String, problem: &str| SignatureFileError::Field {
+        field,
+        problem: problem.to_string(),
+    };
+    let Item::Array(count) = r.next()? else {
+        return Err(bad("signature file.signatures".into(), "expected an array"));
+    };
+    if count == 0 {
+        return Err(SignatureFileError::NoSignatures);
+    }
+    if count > MAX_SIGNATURES as u64 {
+        return Err(SignatureFileError::TooManySignatures {
+            found: usize::try_from(count).unwrap_or(usize::MAX),
+        });
+    }
+    let mut signatures: Vec<SignatureEntry> = Vec::with_capacity(count as usize);
+    for index in 0..count as usize {
+        let at = |key: &str| format!("signature file.signatures[{index}]{key}");
+        let Item::Map(pairs) = r.next()? else {
+            return Err(bad(at(""), "expected a map"));
+        };
+        let mut previous: Option<&[u8]> = None;
+        let (mut raw_key, mut signature) = (None, None);
+        for _ in 0..pairs {
+            let start = r.offset();
+            let Item::Text(key) = r.next()? else {
+                return Err(bad(at(""), "map keys must be text"));
+            };
+            let encoded = r.input(start..r.offset());
+            check_key_order(previous, encoded, start)?;
+            previous = Some(encoded);
+            let wrong_len = |n: usize, found: usize| format!("expected {n} bytes, found {found}");
+            match (key, r.next()?) {
+                ("key", Item::Bytes(b)) => {
+                    raw_key = Some(<[u8; 32]>::try_from(b).map_err(|_| bad(at(".key"), &wrong_len(32, b.len())))?)
+                }
+                ("sig", Item::Bytes(b)) => {
+                    signature = Some(<[u8; 64]>::try_from(b).map_err(|_| bad(at(".sig"), &wrong_len(64, b.len())))?)
+                }
+                ("key" | "sig", _) => return Err(bad(at(&format!(".{key}")), "expected a byte string")),
+                (other, _) => return Err(bad(at(&format!(".{other}")), "unknown field")),
+            }
+        }
+        let raw_key = raw_key.ok_or_else(|| bad(at(".key"), "missing"))?;
+        let signature = signature.ok_or_else(|| bad(at(".sig"), "missing"))?;
+        let public_key = PublicKey::from_raw(&raw_key).map_err(|e| SignatureFileError::BadPublicKey {
+            index,
+            reason: e.to_string(),
+        })?;
+        if signatures.iter().any(|s| s.public_key.id() == public_key.id()) {
+            return Err(SignatureFileError::DuplicateSigner {
+                key_id: public_key.id(),
+            });
+        }
+        signatures.push(SignatureEntry { public_key, signature });
+    }
+    // The deterministic encoding keeps signatures sorted by key; anything else was not
+    // written by a conforming signer.
+    if signatures
+        .windows(2)
+        .any(|w| w[0].public_key.to_raw() >= w[1].public_key.to_raw())
+    {
+        return Err(bad("signature file.signatures".into(), "not sorted by public key"));
+    }
+    Ok(signatures)
 }
