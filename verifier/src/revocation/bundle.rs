@@ -9,10 +9,9 @@
 
 use std::path::Path;
 
-use ciborium::Value;
-
-use crate::cbor::{self, Limits};
-use crate::manifest::Fields;
+use crate::cbor::{check_key_order, CborError, Item, Limits, Reader, Writer};
+use crate::revocation::entry::MAX_SIGNED_ENTRY_BYTES;
+use crate::revocation::snapshot::MAX_LOG_NOTE_BYTES as MAX_NOTE_SIZE;
 use crate::revocation::state::{write_atomic, RevocationError, RevocationState, Source, SourceError, SyncReport};
 use crate::revocation::tile::{
     encode_publication, encode_tile, TileRef, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
@@ -24,6 +23,9 @@ pub const BUNDLE_VERSION: u64 = 1;
 pub const MAX_BUNDLE_BYTES: u64 = 4 << 30;
 /// The most entries a bundle may hold.
 pub const MAX_BUNDLE_ENTRIES: u64 = 1 << 24;
+/// The smallest leaf a bundle may carry: a signed entry holds at least its 64-byte
+/// Ed25519 signature and the CBOR around it. Lets a lying count be refused up front.
+pub const MIN_LEAF_BYTES: usize = 72;
 
 /// Why a bundle could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -85,50 +87,132 @@ impl Bundle {
 
     /// The deterministic CBOR encoding.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
-        let t = |s: &str| Value::Text(s.into());
-        cbor::encode(&Value::Map(vec![
-            (t("v"), Value::Integer(BUNDLE_VERSION.into())),
-            (t("snapshot"), t(&self.snapshot_note)),
-            (t("checkpoint"), t(&self.checkpoint_note)),
-            (
-                t("entries"),
-                Value::Array(self.leaves.iter().map(|l| Value::Bytes(l.clone())).collect()),
-            ),
-        ]))
-        .map_err(|e| BundleError::Malformed { problem: e.to_string() })
-    }
-
-    /// Decodes a bundle (structure only: verification happens on import).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
-        let malformed = |problem: String| BundleError::Malformed { problem };
+        // Keys in canonical order: "v", "entries", "snapshot", "checkpoint".
+        let size: usize = self.leaves.iter().map(|l| l.len() + 3).sum();
+        let mut w = Writer::with_capacity(size + self.snapshot_note.len() + self.checkpoint_note.len() + 64);
+        w.map(4);
+        w.text("v");
+        w.uint(BUNDLE_VERSION);
+        w.text("entries");
+        w.array(self.leaves.len());
+        for leaf in &self.leaves {
+            w.bytes(leaf);
+        }
+        w.text("snapshot");
+        w.text(&self.snapshot_note);
+        w.text("checkpoint");
+        w.text(&self.checkpoint_note);
         let limits = Limits {
             max_bytes: usize::try_from(MAX_BUNDLE_BYTES).unwrap_or(usize::MAX),
             max_items: MAX_BUNDLE_ENTRIES + 16,
             max_depth: 2,
         };
-        let value = cbor::decode(bytes, limits).map_err(|e| malformed(e.to_string()))?;
-        let inner = || -> Result<Bundle, crate::ManifestError> {
-            let mut f = Fields::new(value, "bundle")?;
-            let v = f.required("v")?.uint()?;
-            if v != BUNDLE_VERSION {
-                return Err(crate::ManifestError::UnsupportedVersion { found: v });
-            }
-            let snapshot_note = f.required("snapshot")?.text()?;
-            let checkpoint_note = f.required("checkpoint")?.text()?;
-            let leaves = f
-                .required("entries")?
-                .array()?
-                .into_iter()
-                .map(|a| a.byte_string())
-                .collect::<Result<_, _>>()?;
-            f.finish()?;
-            Ok(Bundle {
-                snapshot_note,
-                checkpoint_note,
-                leaves,
-            })
+        w.finish(limits)
+            .map_err(|e| BundleError::Malformed { problem: e.to_string() })
+    }
+
+    /// Decodes a bundle (structure only: verification happens on import), in one pass
+    /// with no value tree. Every count and length is checked against what the bytes left
+    /// could hold before anything is reserved for it: an entry is at least
+    /// [`MIN_LEAF_BYTES`] and a note at most [`MAX_NOTE_SIZE`], so memory stays
+    /// proportional to the bundle's size, whatever it claims.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let malformed = |problem: String| BundleError::Malformed { problem };
+        let cbor = |e: CborError| malformed(e.to_string());
+        let limits = Limits {
+            max_bytes: usize::try_from(MAX_BUNDLE_BYTES).unwrap_or(usize::MAX),
+            max_items: MAX_BUNDLE_ENTRIES + 16,
+            max_depth: 2,
         };
-        inner().map_err(|e| malformed(e.to_string()))
+        let mut r = Reader::new(bytes, limits).map_err(cbor)?;
+        let Item::Map(pairs) = r.next().map_err(cbor)? else {
+            return Err(malformed("expected a map".into()));
+        };
+        let mut previous: Option<&[u8]> = None;
+        let (mut version, mut snapshot, mut checkpoint, mut leaves) = (None, None, None, None);
+        for _ in 0..pairs {
+            let start = r.offset();
+            let Item::Text(key) = r.next().map_err(cbor)? else {
+                return Err(malformed("map keys must be text".into()));
+            };
+            let encoded = r.input(start..r.offset());
+            check_key_order(previous, encoded, start).map_err(cbor)?;
+            previous = Some(encoded);
+            match (key, r.next().map_err(cbor)?) {
+                ("v", Item::Uint(BUNDLE_VERSION)) => version = Some(BUNDLE_VERSION),
+                ("v", Item::Uint(found)) => {
+                    return Err(malformed(format!(
+                        "bundle version {found} is not supported (this build reads version {BUNDLE_VERSION})"
+                    )))
+                }
+                ("snapshot" | "checkpoint", Item::Text(note)) => {
+                    if note.len() > MAX_NOTE_SIZE {
+                        return Err(malformed(format!(
+                            "the {key} note is {} bytes, over the limit of {MAX_NOTE_SIZE}",
+                            note.len()
+                        )));
+                    }
+                    if key == "snapshot" {
+                        snapshot = Some(note.to_string());
+                    } else {
+                        checkpoint = Some(note.to_string());
+                    }
+                }
+                ("entries", Item::Array(count)) => {
+                    if count > MAX_BUNDLE_ENTRIES {
+                        return Err(malformed(format!(
+                            "{count} entries, over the limit of {MAX_BUNDLE_ENTRIES}"
+                        )));
+                    }
+                    // Each entry takes at least MIN_LEAF_BYTES plus its header byte.
+                    if count.saturating_mul(MIN_LEAF_BYTES as u64 + 1) > r.remaining() as u64 {
+                        return Err(malformed(format!(
+                            "{count} entries cannot fit in the {} bytes that remain (a signed entry is at least \
+                             {MIN_LEAF_BYTES} bytes)",
+                            r.remaining()
+                        )));
+                    }
+                    let mut out = Vec::with_capacity(count as usize);
+                    for i in 0..count {
+                        match r.next().map_err(cbor)? {
+                            Item::Bytes(leaf) if (MIN_LEAF_BYTES..=MAX_SIGNED_ENTRY_BYTES).contains(&leaf.len()) => {
+                                out.push(leaf.to_vec())
+                            }
+                            Item::Bytes(leaf) => {
+                                return Err(malformed(format!(
+                                    "entry {i} is {} bytes; a signed entry is {MIN_LEAF_BYTES} to \
+                                     {MAX_SIGNED_ENTRY_BYTES} bytes",
+                                    leaf.len()
+                                )))
+                            }
+                            other => {
+                                return Err(malformed(format!(
+                                    "entry {i} is {}, expected a byte string",
+                                    other.type_name()
+                                )))
+                            }
+                        }
+                    }
+                    leaves = Some(out);
+                }
+                ("v" | "snapshot" | "checkpoint" | "entries", other) => {
+                    return Err(malformed(format!(
+                        "field {key} has the wrong type ({})",
+                        other.type_name()
+                    )))
+                }
+                (other, _) => return Err(malformed(format!("unknown field {other:?}"))),
+            }
+        }
+        r.finish().map_err(cbor)?;
+        if version.is_none() {
+            return Err(malformed("missing field v".into()));
+        }
+        Ok(Bundle {
+            snapshot_note: snapshot.ok_or_else(|| malformed("missing field snapshot".into()))?,
+            checkpoint_note: checkpoint.ok_or_else(|| malformed("missing field checkpoint".into()))?,
+            leaves: leaves.ok_or_else(|| malformed("missing field entries".into()))?,
+        })
     }
 
     /// Writes the bundle to `path` atomically.
