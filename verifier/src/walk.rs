@@ -67,15 +67,36 @@ impl IgnoreRule {
     }
 }
 
+/// Whether the segment patterns match the path components, in O(segments × components)
+/// glob checks: a dynamic programme over "which prefixes of the path can the patterns
+/// seen so far consume". (Trying every split for each `**` by recursion is exponential
+/// in the number of `**`: a signed rule of twelve of them hung verifiers on a deep folder.)
 fn match_segments(pattern: &[String], parts: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => parts.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=parts.len()).any(|skip| match_segments(rest, &parts[skip..])),
-        Some((first, rest)) => match parts.split_first() {
-            Some((part, more)) => glob_segment(first, part) && match_segments(rest, more),
-            None => false,
-        },
+    // reach[j]: the patterns so far can match exactly parts[..j].
+    let mut reach = vec![false; parts.len() + 1];
+    reach[0] = true;
+    for segment in pattern {
+        let mut next = vec![false; parts.len() + 1];
+        if segment == "**" {
+            // Zero or more whole components: every j at or after a reachable one.
+            let mut any = false;
+            for (j, slot) in next.iter_mut().enumerate() {
+                any |= reach[j];
+                *slot = any;
+            }
+        } else {
+            for (j, part) in parts.iter().enumerate() {
+                if reach[j] && glob_segment(segment, part) {
+                    next[j + 1] = true;
+                }
+            }
+        }
+        if !next.iter().any(|&r| r) {
+            return false;
+        }
+        reach = next;
     }
+    reach[parts.len()]
 }
 
 /// `*` matches any run of characters, `?` exactly one; everything else is literal.
@@ -194,6 +215,7 @@ pub enum WalkError {
 /// Lists every regular file under `root` not matched by `ignore`, sorted by path bytes.
 /// `exclude` lists absolute paths (the signature file in use) left out silently.
 pub fn walk_folder(root: &Path, ignore: &IgnoreRules, exclude: &[PathBuf]) -> Result<Vec<FoundFile>, WalkError> {
+    let excluded = excluded_paths(root, exclude);
     let mut out = Vec::new();
     let mut pending: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = pending.pop() {
@@ -225,7 +247,7 @@ pub fn walk_folder(root: &Path, ignore: &IgnoreRules, exclude: &[PathBuf]) -> Re
             if prefix.is_empty() && rel == DEFAULT_SIGNATURE_NAME && file_type.is_file() {
                 continue;
             }
-            if exclude.iter().any(|e| same_file(e, &path)) {
+            if excluded.contains(&rel) {
                 continue;
             }
             crate::manifest::check_path(&rel).map_err(|e| WalkError::BadName {
@@ -257,12 +279,32 @@ pub fn walk_folder(root: &Path, ignore: &IgnoreRules, exclude: &[PathBuf]) -> Re
     Ok(out)
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
+/// The excluded paths that lie inside `root`, as relative paths to compare with each
+/// entry's. Resolved once per walk (a `stat` per exclusion, not per entry). The walk
+/// refuses symlinks, so the canonical root joined with an entry's relative path is that
+/// entry's canonical path; an exclusion that resolves elsewhere excludes nothing here.
+fn excluded_paths(root: &Path, exclude: &[PathBuf]) -> Vec<String> {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return Vec::new();
+    };
+    exclude
+        .iter()
+        // The folder part resolved, the final name kept as given: like the walk itself,
+        // an exclusion names a directory entry and does not follow a final symlink.
+        .filter_map(|e| {
+            let parent = match e.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(e.file_name()?))
+        })
+        .filter_map(|e| {
+            let rel = e.strip_prefix(&root).ok()?;
+            let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+            Some(parts?.join("/"))
+        })
+        .filter(|rel| !rel.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -298,6 +340,32 @@ mod tests {
         for bad in ["", "[ab]", "!keep", "a\\b", "{a,b}", "a//b", "../x", "/"] {
             assert!(IgnoreRule::parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    /// Regression (issue 10, F3): twelve `**` segments against a path 25 deep took more
+    /// than a minute with the recursive matcher. Every split is still explored, in
+    /// polynomial time: the non-matching case below is the worst one.
+    #[test]
+    fn many_double_stars_against_a_deep_path_is_polynomial() {
+        let rule = IgnoreRule::parse(&format!("{}x", "**/".repeat(12))).unwrap();
+        let deep = vec!["d"; 200].join("/");
+        let started = std::time::Instant::now();
+        assert!(!rule.matches(&deep, false));
+        assert!(rule.matches(&format!("{deep}/x"), false));
+        // Generous for any machine; the exponential matcher needs hours on this input.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn double_star_semantics_are_unchanged() {
+        let r = |s| IgnoreRule::parse(s).unwrap();
+        assert!(r("a/**/b/**/c").matches("a/b/c", false));
+        assert!(r("a/**/b/**/c").matches("a/x/b/y/z/c", false));
+        assert!(!r("a/**/b/**/c").matches("a/x/c", false));
+        assert!(r("**").matches("anything/at/all", false));
+        assert!(!r("a/**").matches("b/c", false));
+        assert!(r("a/**").matches("a", true));
+        assert!(r("*/x/**").matches("q/x/r/s", false));
     }
 
     #[test]
