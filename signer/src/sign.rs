@@ -8,8 +8,8 @@ use ed25519_dalek::Signer as _;
 use weightseal_verifier::scan::{scan_model, ProgressFn, ScanError, ScanOptions};
 use weightseal_verifier::walk::IgnoreRules;
 use weightseal_verifier::{
-    signed_message, Digest, Manifest, ManifestError, Parent, SignatureEntry, SignatureFile, SignatureFileError,
-    Verifier, VerifyError,
+    signed_message, Digest, Manifest, ManifestError, Parent, ReadMode, SignatureEntry, SignatureFile,
+    SignatureFileError, Verifier, VerifyError,
 };
 
 use crate::keys::{public_key_of, SigningKey};
@@ -31,6 +31,8 @@ pub struct ManifestOptions<'a> {
     pub created: Option<u64>,
     /// Progress callback (bytes hashed).
     pub progress: Option<ProgressFn<'a>>,
+    /// Whether model files may be memory-mapped while hashing.
+    pub read_mode: ReadMode,
 }
 
 impl std::fmt::Debug for ManifestOptions<'_> {
@@ -101,6 +103,7 @@ pub fn build_manifest(
             .raw_chunk_size
             .unwrap_or(weightseal_verifier::format::DEFAULT_RAW_CHUNK_SIZE),
         progress: options.progress,
+        read_mode: options.read_mode,
     };
     let meta = std::fs::symlink_metadata(model).map_err(|source| ScanError::Io {
         path: model.into(),
@@ -186,6 +189,10 @@ pub fn cosign(
 
 /// Writes a signature file atomically: a temporary file in the same folder, fsync,
 /// rename. A crash leaves either the old file or the new one, never half of one.
+///
+/// The file is made readable by everyone (0644): a signature file holds no secret, and
+/// the runtime or web server that checks it often runs as another user. (The temporary
+/// file starts as 0600, so the permissions are set before the rename publishes it.)
 pub fn write_signature_file(path: &Path, sig: &SignatureFile) -> Result<(), SignError> {
     let bytes = sig.to_bytes()?;
     let err = |source| SignError::Write {
@@ -201,6 +208,12 @@ pub fn write_signature_file(path: &Path, sig: &SignatureFile) -> Result<(), Sign
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(&bytes).map_err(err)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {

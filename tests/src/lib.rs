@@ -277,7 +277,7 @@ impl PolicyTwin {
         // Paths in a policy file are relative to its folder; on the command line to the
         // working directory.
         let abs = |s: &str| std::path::absolute(s).ok().and_then(|p| p.to_str().map(str::to_string));
-        let (mut keys, mut threshold, mut unsigned_files) = (Vec::new(), None, false);
+        let (mut keys, mut threshold, mut unsigned_files, mut no_mmap) = (Vec::new(), None, false, false);
         let (mut source, mut state, mut log_keys, mut ignore_status) = (None, None, Vec::new(), false);
         let mut rest = vec!["verify".to_string()];
         let mut it = text.iter().skip(1);
@@ -286,6 +286,7 @@ impl PolicyTwin {
                 "--trusted-key" => keys.push(toml_str(&abs(it.next()?)?)?),
                 "--threshold" => threshold = Some(it.next()?.parse::<u64>().ok()?),
                 "--allow-unsigned-files-unsafe" => unsigned_files = true,
+                "--no-mmap" => no_mmap = true,
                 "--revocations" => source = Some(it.next()?.clone()),
                 "--state" => state = Some(it.next()?.clone()),
                 "--revocation-key" => log_keys.push(toml_str(it.next()?)?),
@@ -310,6 +311,9 @@ impl PolicyTwin {
         }
         if unsigned_files {
             doc += "allow_unsigned_files_unsafe = true\n";
+        }
+        if no_mmap {
+            doc += "no_mmap = true\n";
         }
         let mut state_pair = None;
         if let Some(src) = source {
@@ -386,6 +390,83 @@ fn run_weightseal(args: &[std::ffi::OsString]) -> Run {
         run.describe()
     );
     run
+}
+
+/// What a measured run of the CLI used.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Peak resident memory of the process, KiB: the largest `VmHWM` (anonymous and
+    /// mapped file pages it touched) read from /proc while it ran. (`ru_maxrss` would
+    /// not do: it survives `execve`, so a child forked from a test process that holds a
+    /// large buffer reports that buffer.)
+    pub peak_rss_kib: u64,
+    /// Wall time.
+    pub wall: std::time::Duration,
+}
+
+/// Runs `weightseal ARGS` (no policy twin) and reports its peak memory and wall time.
+/// The high-water mark is sampled every millisecond until the process exits, so growth
+/// in its last millisecond could be missed; the bounds checked with it are far above
+/// what the commands need.
+pub fn weightseal_measured<I, S>(args: I) -> (Run, Usage)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::io::Read as _;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(weightseal_bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out_pipe.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err_pipe.read_to_end(&mut s);
+        s
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let wall = started.elapsed();
+    let code = status.code().unwrap_or(-1);
+    let run = Run {
+        args: args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        code,
+        stdout: String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
+    };
+    assert!(run.code >= 0, "killed by a signal:\n{}", run.describe());
+    assert!(!run.stderr.contains("panicked"), "panicked:\n{}", run.describe());
+    (
+        run,
+        Usage {
+            peak_rss_kib: peak_kib,
+            wall,
+        },
+    )
 }
 
 /// A key pair made with `weightseal keygen`.

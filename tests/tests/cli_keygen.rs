@@ -104,3 +104,33 @@ fn openssl_reads_the_keys() {
         std::fs::read_to_string(&key.public).unwrap().trim()
     );
 }
+
+/// Issue 10 item 4: a signature file holds no secret and is read by runtimes and web
+/// servers running as other users, so it is written 0644 (also when co-signed); the
+/// private key beside it stays 0600.
+#[test]
+fn a_signature_file_is_readable_by_others_and_a_private_key_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = copy_fixture("safetensors/base-model", dir.path());
+    let lab = keygen(dir.path(), "lab.key");
+    let hub = keygen(dir.path(), "hub.key");
+    sign(&model, &lab, &[]);
+    let sig = default_sig(&model);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sig), 0o644, "signature file mode is {:o}", mode(&sig));
+    assert_eq!(
+        mode(&lab.private),
+        0o600,
+        "private key mode is {:o}",
+        mode(&lab.private)
+    );
+    assert_eq!(mode(&lab.public) & 0o004, 0o004, "public key is not world-readable");
+    let run = weightseal([
+        "cosign".as_ref(),
+        model.as_os_str(),
+        "--key".as_ref(),
+        hub.private.as_os_str(),
+    ]);
+    run.ok();
+    assert_eq!(mode(&sig), 0o644, "co-signed signature file mode is {:o}", mode(&sig));
+}

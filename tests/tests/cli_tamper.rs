@@ -326,3 +326,29 @@ fn verify_runs_are_also_decided_through_an_equivalent_policy_file() {
     // `signed` verifies once, `refused` once: both were also run with --policy.
     assert!(POLICY_TWINS_CHECKED.load(Ordering::Relaxed) >= before + 2);
 }
+
+/// Issue 10 item 3: `--no-mmap` (pread only, for network filesystems) hashes exactly as
+/// the mapped path does, and still refuses a changed byte in a file large enough to be
+/// mapped otherwise.
+#[test]
+fn no_mmap_hashes_the_same_and_refuses_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "lab.key");
+    let model = copy_fixture("safetensors/base-model", dir.path());
+    let big: Vec<u8> = (0..(3u32 << 20) + 17)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(model.join("extra.bin"), &big).unwrap();
+    let mapped_sig = dir.path().join("mapped.sig");
+    let pread_sig = dir.path().join("pread.sig");
+    sign(&model, &key, &["--signature", mapped_sig.to_str().unwrap()]);
+    sign(&model, &key, &["--signature", pread_sig.to_str().unwrap(), "--no-mmap"]);
+    let (_, mapped) = read_sig(&mapped_sig);
+    let (_, pread) = read_sig(&pread_sig);
+    assert_eq!(mapped.files, pread.files);
+    verify(&model, &key, &["--signature", pread_sig.to_str().unwrap(), "--no-mmap"]).ok();
+    let c = pread.file("extra.bin").unwrap().chunks[0].clone();
+    flip_bit(&model.join("extra.bin"), c.offset + 5, 3);
+    let run = verify(&model, &key, &["--signature", pread_sig.to_str().unwrap(), "--no-mmap"]);
+    run.code(1).stderr_has("extra.bin").stderr_has("expected BLAKE3");
+}

@@ -27,6 +27,7 @@ use crate::revocation::local::{
 use crate::revocation::note::NoteVerifierKey;
 use crate::revocation::state::{Hit, Matched, SyncReport};
 use crate::scan::{scan_model, ProgressFn, ScanError, ScanOptions};
+use crate::source::ReadMode;
 use crate::verify::{default_signature_path, PolicyError, SignedModel, Verified, Verifier, VerifyError};
 use crate::walk::{IgnoreRules, DEFAULT_SIGNATURE_NAME};
 
@@ -182,6 +183,7 @@ pub struct Policy {
     unsafe_ignore_revocation_status: bool,
     clock: Clock,
     issuer_names: IssuerNames,
+    read_mode: ReadMode,
 }
 
 /// Builds a [`Policy`]. Safe by default: enforce, refuse unsigned models, refuse unknown
@@ -197,6 +199,7 @@ pub struct PolicyBuilder {
     unsafe_ignore_revocation_status: bool,
     clock: Option<Clock>,
     issuer_names: IssuerNames,
+    read_mode: ReadMode,
 }
 
 impl PolicyBuilder {
@@ -259,6 +262,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// How model files are read (see [`ReadMode`]): [`ReadMode::NoMmap`] for runtimes on
+    /// network filesystems, where a file truncated under a mapping raises SIGBUS.
+    pub fn read_mode(mut self, mode: ReadMode) -> Self {
+        self.trust = self.trust.read_mode(mode);
+        self.read_mode = mode;
+        self
+    }
+
     /// UNSAFE: accept files in the folder that the signature does not cover.
     pub fn allow_unsigned_files_unsafe(mut self) -> Self {
         self.trust = self.trust.allow_unsigned_files_unsafe();
@@ -300,6 +311,7 @@ impl PolicyBuilder {
             unsafe_ignore_revocation_status: self.unsafe_ignore_revocation_status,
             clock: self.clock.unwrap_or(crate::clock::now_unix),
             issuer_names: self.issuer_names,
+            read_mode: self.read_mode,
         })
     }
 }
@@ -863,7 +875,10 @@ impl Policy {
                     model,
                     &IgnoreRules::defaults(),
                     std::slice::from_ref(&sig_path),
-                    ScanOptions::default(),
+                    ScanOptions {
+                        read_mode: self.read_mode,
+                        ..ScanOptions::default()
+                    },
                 );
                 match files {
                     Ok(files) => {
@@ -1067,6 +1082,8 @@ struct PolicyDoc {
     unsigned_models: Option<String>,
     #[serde(default)]
     allow_unsigned_files_unsafe: bool,
+    #[serde(default)]
+    no_mmap: bool,
     revocations: Option<RevocationsDoc>,
     /// Key id (64 hex) → name, for messages.
     #[serde(default)]
@@ -1116,6 +1133,9 @@ impl PolicyDoc {
         }
         if self.allow_unsigned_files_unsafe {
             b = b.allow_unsigned_files_unsafe();
+        }
+        if self.no_mmap {
+            b = b.read_mode(ReadMode::NoMmap);
         }
         for (id, name) in self.issuer_names {
             let key = id.parse::<KeyId>().map_err(|e| {

@@ -37,6 +37,7 @@ pub mod manifest;
 mod mapped;
 pub mod revocation;
 pub mod scan;
+mod source;
 mod verify;
 pub mod walk;
 
@@ -50,6 +51,7 @@ pub use envelope::{signed_message, SignatureEntry, SignatureFile, SignatureFileE
 pub use keys::{KeyError, KeyId, PublicKey};
 pub use manifest::{Chunk, ChunkRole, FileEntry, FileKind, Manifest, ManifestError, Parent, Relation};
 pub use revocation::local::RevocationSource;
+pub use source::ReadMode;
 pub use verify::{
     default_signature_path, Coverage, PolicyError, SignedModel, Verified, Verifier, VerifierBuilder, VerifyError,
 };

@@ -18,7 +18,11 @@
 //! - What mmap cannot defend against: if the file is truncated while mapped, touching
 //!   the lost pages raises SIGBUS and the process dies. That is a crash, not a silent
 //!   acceptance, and `b3sum` has the same property; runtimes that must survive it use
-//!   [`crate::SignedModel::read_tensor_into`], which reads with `pread` instead.
+//!   [`crate::SignedModel::read_tensor_into`] or `ReadMode::NoMmap` (see `source.rs`),
+//!   which read with `pread` instead.
+//! - The mapping's length is the `fstat` length the caller already has; a file that
+//!   grew since is mapped only up to it (and the size check elsewhere refuses it), one
+//!   that shrank is the truncation case above.
 //! - Parsers never run on mapped memory: headers are copied out first, then parsed
 //!   and hashed from the same copy, so the bytes parsed are the bytes hashed.
 #![allow(unsafe_code)] // reason: memory-mapping files; see the SAFETY notes above.
@@ -36,25 +40,20 @@ use crate::digest::Digest;
 pub(crate) struct MappedFile {
     // `None` for empty files, which cannot be mapped.
     map: Option<Mmap>,
-    len: u64,
 }
 
 impl MappedFile {
-    /// Maps `file`, which the caller has already checked is a regular file.
-    pub(crate) fn map(file: &File) -> io::Result<Self> {
-        let len = file.metadata()?.len();
+    /// Maps `file`, which the caller has already checked is a regular file of `len`
+    /// bytes (from its `fstat`, so that no second `stat` is needed).
+    pub(crate) fn map(file: &File, len: u64) -> io::Result<Self> {
         if len == 0 {
-            return Ok(MappedFile { map: None, len });
+            return Ok(MappedFile { map: None });
         }
         // SAFETY: see the module documentation: the mapping is private to this module
         // and only read through `copy` and `hash`, which tolerate changing bytes.
-        let map = unsafe { MmapOptions::new().map(file)? };
-        Ok(MappedFile { map: Some(map), len })
-    }
-
-    /// The file's length when it was mapped.
-    pub(crate) fn len(&self) -> u64 {
-        self.len
+        let map_len = usize::try_from(len).map_err(|_| io::Error::other("file too large to map"))?;
+        let map = unsafe { MmapOptions::new().len(map_len).map(file)? };
+        Ok(MappedFile { map: Some(map) })
     }
 
     fn slice(&self, range: Range<u64>) -> Option<&[u8]> {
@@ -89,8 +88,7 @@ mod tests {
             let mut f = tempfile::tempfile().unwrap();
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             f.write_all(&data).unwrap();
-            let m = MappedFile::map(&f).unwrap();
-            assert_eq!(m.len(), len as u64);
+            let m = MappedFile::map(&f, len as u64).unwrap();
             assert_eq!(m.hash(0..len as u64), Some(Digest::of(&data)));
             assert_eq!(m.copy(0..len as u64).as_deref(), Some(&data[..]));
             assert_eq!(m.hash(0..len as u64 + 1), None);

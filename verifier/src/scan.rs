@@ -13,12 +13,8 @@ use crate::format::gguf::{self, GgufError};
 use crate::format::safetensors::{self as st, SafetensorsError};
 use crate::format::{kind_for_path, raw_layout, Layout, DEFAULT_RAW_CHUNK_SIZE};
 use crate::manifest::{ChunkRole, FileEntry, FileKind};
-use crate::mapped::MappedFile;
+use crate::source::{FileSource, ReadMode};
 use crate::walk::{walk_folder, FoundFile, IgnoreRules, WalkError};
-
-/// GGUF headers hold the tokenizer vocabulary; real ones reach tens of MB. Past this we
-/// refuse rather than copy without bound.
-const MAX_GGUF_HEADER_BYTES: u64 = 512 << 20;
 
 /// Receives the number of bytes hashed as work proceeds (for progress bars). Must be
 /// cheap and thread-safe: it is called from the hashing threads.
@@ -31,12 +27,15 @@ pub struct ScanOptions<'a> {
     pub raw_chunk_size: u64,
     /// Progress callback.
     pub progress: Option<ProgressFn<'a>>,
+    /// Whether files may be memory-mapped.
+    pub read_mode: ReadMode,
 }
 
 impl std::fmt::Debug for ScanOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScanOptions")
             .field("raw_chunk_size", &self.raw_chunk_size)
+            .field("read_mode", &self.read_mode)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +45,7 @@ impl Default for ScanOptions<'_> {
         ScanOptions {
             raw_chunk_size: DEFAULT_RAW_CHUNK_SIZE,
             progress: None,
+            read_mode: ReadMode::Auto,
         }
     }
 }
@@ -107,6 +107,12 @@ pub enum ScanError {
 /// Opens a path for reading without following a final symlink and without blocking on
 /// a FIFO, and checks it is a regular file.
 pub(crate) fn open_regular(path: &Path) -> Result<File, ScanError> {
+    open_regular_sized(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], also returning the length its `fstat` saw (so callers need no
+/// second `stat`).
+pub(crate) fn open_regular_sized(path: &Path) -> Result<(File, u64), ScanError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -133,12 +139,21 @@ pub(crate) fn open_regular(path: &Path) -> Result<File, ScanError> {
             path: path.to_path_buf(),
         });
     }
-    Ok(file)
+    Ok((file, meta.len()))
+}
+
+/// Opens a regular file as a [`FileSource`] (mapped, or read with `pread`).
+pub(crate) fn open_source(path: &Path, mode: ReadMode) -> Result<FileSource, ScanError> {
+    let (file, len) = open_regular_sized(path)?;
+    FileSource::new(file, len, mode).map_err(|source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Splits a mapped file into chunks according to `kind`.
 pub(crate) fn layout_of(
-    map: &MappedFile,
+    map: &FileSource,
     kind: FileKind,
     path: &Path,
     raw_chunk_size: u64,
@@ -156,12 +171,16 @@ pub(crate) fn layout_of(
     }
 }
 
-fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
+fn gguf_layout(map: &FileSource) -> Result<Layout, GgufError> {
     let size = map.len();
-    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more.
+    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more, up
+    // to the header limit (which the parser enforces on every offset it reaches).
     let mut want = size.min(1 << 20);
     loop {
-        let prefix = map.copy(0..want).unwrap_or_default();
+        let prefix = map.copy(0..want).ok_or(GgufError::Truncated {
+            what: "header (the file shrank while it was read)",
+            offset: 0,
+        })?;
         match gguf::parse_header(&prefix, size) {
             Ok(parsed) => {
                 let header_len = parsed.data_start;
@@ -179,12 +198,15 @@ fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
                 });
             }
             Err(GgufError::NeedMore { at_least }) => {
-                let next = at_least.max(want.saturating_mul(2)).min(size);
-                if next <= want || next > MAX_GGUF_HEADER_BYTES {
+                let next = at_least
+                    .max(want.saturating_mul(2))
+                    .min(size)
+                    .min(gguf::MAX_HEADER_BYTES);
+                if at_least > next || next <= want {
                     return Err(GgufError::LimitExceeded {
                         what: "header size",
                         value: at_least,
-                        limit: MAX_GGUF_HEADER_BYTES,
+                        limit: gguf::MAX_HEADER_BYTES,
                     });
                 }
                 want = next;
@@ -197,7 +219,7 @@ fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
 /// The header chunk's bytes, built from the prefix the parser read, so that the bytes
 /// hashed are the bytes parsed. Only the alignment padding after the tensor infos may lie
 /// beyond the prefix; it is read from the file.
-fn header_from_prefix(mut prefix: Vec<u8>, map: &MappedFile, header_len: u64) -> Result<Vec<u8>, GgufError> {
+fn header_from_prefix(mut prefix: Vec<u8>, map: &FileSource, header_len: u64) -> Result<Vec<u8>, GgufError> {
     let have = prefix.len() as u64;
     if have >= header_len {
         prefix.truncate(header_len as usize);
@@ -216,11 +238,7 @@ pub fn scan_file(path: &Path, rel: &str, options: ScanOptions<'_>) -> Result<Fil
     if options.raw_chunk_size == 0 {
         return Err(ScanError::ZeroChunkSize);
     }
-    let file = open_regular(path)?;
-    let map = MappedFile::map(&file).map_err(|source| ScanError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let map = open_source(path, options.read_mode)?;
     let kind = kind_for_path(rel);
     let layout = layout_of(&map, kind, path, options.raw_chunk_size)?;
     let digests = hash_chunks(&map, &layout, options.progress).ok_or_else(|| ScanError::Changed {
@@ -237,7 +255,7 @@ pub fn scan_file(path: &Path, rel: &str, options: ScanOptions<'_>) -> Result<Fil
 }
 
 /// Hashes every chunk in parallel; the header chunk from its parsed copy.
-fn hash_chunks(map: &MappedFile, layout: &Layout, progress: Option<ProgressFn<'_>>) -> Option<Vec<Digest>> {
+fn hash_chunks(map: &FileSource, layout: &Layout, progress: Option<ProgressFn<'_>>) -> Option<Vec<Digest>> {
     layout
         .chunks
         .par_iter()
@@ -312,7 +330,8 @@ mod tests {
         let data: Vec<u8> = (0..100u8).collect();
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&data).unwrap();
-        let map = MappedFile::map(&f).unwrap();
+        let len = f.metadata().unwrap().len();
+        let map = FileSource::new(f, len, ReadMode::Auto).unwrap();
         // The prefix covers the header: it is cut to the header's length.
         assert_eq!(header_from_prefix(data[..80].to_vec(), &map, 64).unwrap(), &data[..64]);
         // The padding lies beyond the prefix: it is read from the file.

@@ -21,8 +21,8 @@ use crate::digest::Digest;
 use crate::envelope::{SignatureFile, SignatureFileError};
 use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{Chunk, ChunkRole, FileEntry, Manifest, ManifestError};
-use crate::mapped::MappedFile;
-use crate::scan::{open_regular, ProgressFn, ScanError};
+use crate::scan::{open_regular, open_source, ProgressFn, ScanError};
+use crate::source::ReadMode;
 use crate::walk::{walk_folder, IgnoreRules, WalkError, DEFAULT_SIGNATURE_NAME};
 
 /// Pieces of a large read-into: the next piece is read while the current one is hashed.
@@ -249,6 +249,7 @@ pub struct VerifierBuilder {
     trusted: Vec<PublicKey>,
     threshold: Option<usize>,
     allow_unsigned_files: bool,
+    read_mode: ReadMode,
 }
 
 impl VerifierBuilder {
@@ -274,6 +275,14 @@ impl VerifierBuilder {
         self
     }
 
+    /// How model files are read: mapped when large (the default), or never mapped
+    /// ([`ReadMode::NoMmap`], for network filesystems where a file truncated under a
+    /// mapping would raise SIGBUS).
+    pub fn read_mode(mut self, mode: ReadMode) -> Self {
+        self.read_mode = mode;
+        self
+    }
+
     /// Checks the policy and builds the verifier.
     pub fn build(self) -> Result<Verifier, PolicyError> {
         // (A verifier that trusts nobody exists only inside the crate: see
@@ -292,6 +301,7 @@ impl VerifierBuilder {
             trusted: self.trusted,
             threshold,
             allow_unsigned_files: self.allow_unsigned_files,
+            read_mode: self.read_mode,
         })
     }
 }
@@ -302,6 +312,7 @@ pub struct Verifier {
     trusted: Vec<PublicKey>,
     threshold: usize,
     allow_unsigned_files: bool,
+    read_mode: ReadMode,
 }
 
 /// What a [`Verified`] proof covers.
@@ -372,6 +383,7 @@ impl Verifier {
             trusted: Vec::new(),
             threshold: 1,
             allow_unsigned_files: false,
+            read_mode: ReadMode::Auto,
         }
     }
 
@@ -418,7 +430,7 @@ impl Verifier {
             &mut bytes,
         )
         .map_err(unreadable)?;
-        SignatureFile::from_bytes(&bytes).map_err(|source| VerifyError::SignatureFileMalformed {
+        SignatureFile::from_vec(bytes).map_err(|source| VerifyError::SignatureFileMalformed {
             path: path.to_path_buf(),
             source,
         })
@@ -512,6 +524,7 @@ impl Verifier {
             signers,
             valid_signers,
             allow_unsigned_files: self.allow_unsigned_files,
+            read_mode: self.read_mode,
             revocation: RevocationStatus::NotConfigured,
         })
     }
@@ -536,6 +549,7 @@ pub struct SignedModel {
     /// must see a revoked co-signer too).
     valid_signers: Vec<KeyId>,
     allow_unsigned_files: bool,
+    read_mode: ReadMode,
     revocation: RevocationStatus,
 }
 
@@ -639,11 +653,7 @@ impl SignedModel {
             .map(|(fi, chunks)| {
                 let entry = &self.manifest.files[fi];
                 let path = self.path_of(entry);
-                let file = open_regular(&path)?;
-                let map = MappedFile::map(&file).map_err(|source| ScanError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let map = open_source(&path, self.read_mode)?;
                 if map.len() != entry.size {
                     return Err(VerifyError::SizeMismatch {
                         path: entry.path.clone(),

@@ -122,6 +122,7 @@ fn build(dir: &Path) -> Built {
     let options = ScanOptions {
         raw_chunk_size: RAW_CHUNK,
         progress: None,
+        ..ScanOptions::default()
     };
     let files = scan_folder(dir, &IgnoreRules::defaults(), &[], options).unwrap();
     let manifest = Manifest {

@@ -59,7 +59,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob.bin");
         std::fs::write(&path, vec![7u8; size]).unwrap();
-        let entry = scan_file(&path, "blob.bin", ScanOptions { raw_chunk_size: chunk, progress: None }).unwrap();
+        let entry = scan_file(&path, "blob.bin", ScanOptions { raw_chunk_size: chunk, ..ScanOptions::default() }).unwrap();
         assert_tiles(&entry, size as u64);
         prop_assert_eq!(entry.chunks.len() as u64, (size as u64).div_ceil(chunk));
     }
@@ -79,7 +79,7 @@ proptest! {
         for (name, bytes) in &files {
             std::fs::write(dir.path().join(name), bytes).unwrap();
         }
-        let options = ScanOptions { raw_chunk_size: 64, progress: None };
+        let options = ScanOptions { raw_chunk_size: 64, ..ScanOptions::default() };
         let manifest = Manifest {
             files: scan_folder(dir.path(), &IgnoreRules::defaults(), &[], options).unwrap(),
             ..Manifest::default()

@@ -199,6 +199,7 @@ fn verify_args(tensors: &[&str]) -> VerifyArgs {
         revocations: None,
         state: StateArgs::default(),
         unsafe_ignore_revocation_status: false,
+        no_mmap: false,
     }
 }
 
@@ -273,6 +274,7 @@ pub fn run(args: &DemoArgs, ctx: Ctx) -> Outcome {
         ignore: vec![],
         annotations: vec![],
         raw_chunk_size: None,
+        no_mmap: false,
     };
     demo.step(
         "The lab signs the model (hashes every tensor and file, signs the manifest)",
@@ -472,6 +474,7 @@ fn revocation_steps(demo: &mut Demo, quiet: Ctx) {
         ignore: vec![],
         annotations: vec![],
         raw_chunk_size: None,
+        no_mmap: false,
     };
     let result = keygen::run(
         &KeygenArgs {

@@ -10,7 +10,7 @@ use weightseal_signer::keys::public_key_of;
 use weightseal_signer::{
     build_manifest, resolve_parent, sign_manifest_bytes, write_signature_file, ManifestOptions, SignError,
 };
-use weightseal_verifier::{Manifest, Parent, Relation, SignatureFile, Verifier};
+use weightseal_verifier::{Manifest, Parent, ReadMode, Relation, SignatureFile, Verifier};
 
 use super::common::{load_signing_key, signature_path};
 use super::output::{self, bytes, plural};
@@ -77,6 +77,10 @@ pub struct SignArgs {
     /// 1024 [default: 8M].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub raw_chunk_size: Option<u64>,
+    /// Read files with pread only, never memory-mapped (for network filesystems, where a
+    /// file truncated while mapped kills the reader with SIGBUS). Slower on large files.
+    #[arg(long)]
+    pub no_mmap: bool,
 }
 
 fn parse_annotation(s: &str) -> Result<(String, String), String> {
@@ -160,6 +164,7 @@ pub fn run(args: &SignArgs, ctx: Ctx) -> Outcome {
                 raw_chunk_size: args.raw_chunk_size,
                 created: None,
                 progress,
+                read_mode: if args.no_mmap { ReadMode::NoMmap } else { ReadMode::Auto },
             },
         )
     })

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 use weightseal_verifier::decision::{locate_signature, LoadDecision};
 use weightseal_verifier::{
-    Coverage, DecisionError, Mode, Policy, RefusalKind, RevocationStatus, Verified, Verifier, POLICY_ENV,
+    Coverage, DecisionError, Mode, Policy, ReadMode, RefusalKind, RevocationStatus, Verified, Verifier, POLICY_ENV,
 };
 
 use super::common::{load_trusted_key, verify_hint};
@@ -43,7 +43,8 @@ pub struct VerifyArgs {
     /// mode. Replaces the trust and revocation options. Without it and without
     /// --trusted-key, the file named by $WEIGHTSEAL_POLICY is used.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "trusted_keys", "threshold", "allow_unsigned_files_unsafe", "revocations", "unsafe_ignore_revocation_status"
+        "trusted_keys", "threshold", "allow_unsigned_files_unsafe", "revocations", "unsafe_ignore_revocation_status",
+        "no_mmap"
     ])]
     pub policy: Option<PathBuf>,
     /// The signature file [default: MODEL/weightseal.sig for a folder, MODEL.weightseal.sig
@@ -77,6 +78,11 @@ pub struct VerifyArgs {
     /// refused.
     #[arg(long, requires = "revocations")]
     pub unsafe_ignore_revocation_status: bool,
+    /// Read files with pread only, never memory-mapped (for network filesystems, where a
+    /// file truncated while mapped kills the reader with SIGBUS). A policy file says
+    /// `no_mmap = true` instead.
+    #[arg(long)]
+    pub no_mmap: bool,
 }
 
 pub fn run(args: &VerifyArgs, ctx: Ctx) -> Outcome {
@@ -131,6 +137,9 @@ fn policy_of(args: &VerifyArgs) -> Result<Policy, Failure> {
     }
     if args.allow_unsigned_files_unsafe {
         builder = builder.allow_unsigned_files_unsafe();
+    }
+    if args.no_mmap {
+        builder = builder.read_mode(ReadMode::NoMmap);
     }
     if let Some(src) = &args.revocations {
         builder = builder.revocations(args.state.config(Some(src))?);

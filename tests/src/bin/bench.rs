@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p weightseal-e2e --bin bench -- format [--size-gib 2] [--runs 5] [--dir DIR] [--json]
 //! cargo run --release -p weightseal-e2e --bin bench -- revocation [--entries 1000000] [--chunks 10000] [--json]
+//! cargo run --release -p weightseal-e2e --bin bench -- scale [--runs 5] [--json]
 //! ```
 //!
 //! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
@@ -35,6 +36,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[path = "../bench_revocation.rs"]
 mod revocation;
+#[path = "../bench_scale.rs"]
+mod scale;
 use serde_json::json;
 
 /// Targets from the issue.
@@ -63,6 +66,8 @@ enum Command {
     /// Revocation: lookups against 1M entries, a 1-entry delta sync, and requests per
     /// second from the live server beside its static export.
     Revocation(revocation::RevocationArgs),
+    /// Mixture-of-experts shapes: 200,000 tensors in one file, and 5,000 small files.
+    Scale(scale::ScaleArgs),
     /// (internal) Sign through the library, as `weightseal sign` would.
     #[command(hide = true)]
     LibSign {
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Format(args) => format(&args),
         Command::Revocation(args) => revocation::run(&args),
+        Command::Scale(args) => scale::run(&args),
         Command::LibSign { model, key, signature } => lib_sign(&model, &key, &signature),
         Command::LibVerify {
             model,

@@ -41,6 +41,10 @@ const MAGIC: [u8; 4] = *b"GGUF";
 /// gguf-py writes this magic for big-endian files.
 const MAGIC_BIG_ENDIAN: [u8; 4] = *b"FUGG";
 const ALIGNMENT_KEY: &str = "general.alignment";
+/// Largest header (metadata and tensor infos, up to the data) we parse. Headers hold the
+/// tokenizer vocabulary; real ones reach tens of MB. The header chunk is held in memory
+/// while it is parsed and hashed, so this bounds memory too (spec/format.md §4.1).
+pub(crate) const MAX_HEADER_BYTES: u64 = 512 << 20;
 
 /// Real models have at most tens of thousands of tensors; the cap keeps the
 /// tensor table's memory small even for a huge file of tiny tensor infos.
@@ -818,9 +822,17 @@ impl<'a> Reader<'a> {
         self.buf_len().saturating_sub(self.pos)
     }
 
-    /// End offset of a field of `len` bytes at the cursor, if the file holds it.
+    /// End offset of a field of `len` bytes at the cursor, if the file holds it and it
+    /// ends within the header size limit. Skipped values (strings, arrays) move the
+    /// cursor without being read, so this is where the limit applies to them too: a
+    /// header that claims gigabytes of metadata is refused before anything is copied.
     fn end_of(&self, len: u64, what: &'static str) -> Result<u64, GgufError> {
         match self.pos.checked_add(len) {
+            Some(end) if end <= self.file_size && end > MAX_HEADER_BYTES => Err(GgufError::LimitExceeded {
+                what: "header size",
+                value: end,
+                limit: MAX_HEADER_BYTES,
+            }),
             Some(end) if end <= self.file_size => Ok(end),
             _ => Err(GgufError::Truncated { what, offset: self.pos }),
         }

@@ -10,7 +10,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::Layout;
 use crate::manifest::ChunkRole;
-use crate::mapped::MappedFile;
+use crate::source::FileSource;
 
 /// The `safetensors` crate's own header size limit (100 MB), which we share.
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -78,7 +78,7 @@ pub enum SafetensorsError {
 
 /// Reads and validates the header; returns the header chunk then one chunk per tensor
 /// in offset order.
-pub(crate) fn layout(map: &MappedFile) -> Result<Layout, SafetensorsError> {
+pub(crate) fn layout(map: &FileSource) -> Result<Layout, SafetensorsError> {
     let size = map.len();
     let prefix = map.copy(0..8).ok_or(SafetensorsError::TooSmall { size })?;
     let mut len_bytes = [0u8; 8];
@@ -119,49 +119,228 @@ pub(crate) fn layout(map: &MappedFile) -> Result<Layout, SafetensorsError> {
 /// Tensor names with their ranges inside the data section, in offset order.
 pub(crate) type TensorRanges = Vec<(String, std::ops::Range<u64>)>;
 
-/// Parses the JSON header; returns the tensors and the data section's length.
+/// Most tensors one file may hold: a manifest can list no more chunks than its item
+/// limit allows (nine data items per tensor chunk), so a file with more could be parsed
+/// but never signed. Refusing during the parse also bounds the parser's memory.
+pub const MAX_TENSORS: usize = 888_000;
+
+/// One tensor as read from the header: only what chunking and validation need.
+struct Tensor {
+    name: String,
+    begin: u64,
+    end: u64,
+    /// product(shape) × dtype bits, or `None` if that overflows.
+    bits: Option<u128>,
+}
+
+/// Parses the JSON header in one pass (duplicate names are found in the same pass) and
+/// validates it as the `safetensors` crate does; returns the tensors in offset order
+/// (ties, which only empty tensors can have, in header order) and the data length.
+///
+/// Shapes are folded into element counts as they are read and `__metadata__` values
+/// are checked without being kept, so memory is a small constant per tensor, not
+/// proportional to the JSON.
 pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), SafetensorsError> {
     if let Err(e) = std::str::from_utf8(json) {
         return Err(SafetensorsError::HeaderNotUtf8 {
             offset: 8 + e.valid_up_to() as u64,
         });
     }
-    check_duplicate_names(json)?;
-    let metadata: safetensors::tensor::Metadata =
-        serde_json::from_slice(json).map_err(|e| SafetensorsError::InvalidHeader { reason: e.to_string() })?;
-    let mut chunks = Vec::new();
-    for name in metadata.offset_keys() {
-        let Some(info) = metadata.info(&name) else { continue };
-        let (start, end) = info.data_offsets;
-        chunks.push((name, start as u64..end as u64));
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let mut tensors = de.deserialize_map(HeaderVisitor).map_err(invalid)?;
+    de.end().map_err(invalid)?;
+    // Duplicates: sort indices by name and compare neighbours (no name is copied).
+    let mut by_name: Vec<usize> = (0..tensors.len()).collect();
+    by_name.sort_unstable_by(|&a, &b| tensors[a].name.cmp(&tensors[b].name));
+    if let Some(pair) = by_name.windows(2).find(|p| tensors[p[0]].name == tensors[p[1]].name) {
+        return Err(SafetensorsError::DuplicateTensor {
+            name: tensors[pair[0]].name.clone(),
+        });
     }
-    Ok((chunks, metadata.data_len() as u64))
+    tensors.sort_by_key(|t| t.begin);
+    let mut expected_begin = 0u64;
+    for t in &tensors {
+        if t.begin != expected_begin || t.end < t.begin {
+            return Err(SafetensorsError::InvalidHeader {
+                reason: format!(
+                    "tensor {:?}: data_offsets [{}, {}] do not continue from {expected_begin} \
+                     (holes, overlaps and reversed ranges are not allowed)",
+                    t.name, t.begin, t.end
+                ),
+            });
+        }
+        let declared = u128::from(t.end - t.begin);
+        match t.bits {
+            Some(bits) if bits % 8 != 0 => {
+                return Err(SafetensorsError::InvalidHeader {
+                    reason: format!("tensor {:?}: its elements do not fill a whole number of bytes", t.name),
+                });
+            }
+            Some(bits) if bits / 8 == declared => {}
+            _ => {
+                return Err(SafetensorsError::InvalidHeader {
+                    reason: format!(
+                        "tensor {:?}: data_offsets span {} bytes, which is not product(shape) × dtype size",
+                        t.name,
+                        t.end - t.begin
+                    ),
+                })
+            }
+        }
+        expected_begin = t.end;
+    }
+    let ranges = tensors.into_iter().map(|t| (t.name, t.begin..t.end)).collect();
+    Ok((ranges, expected_begin))
 }
 
-/// serde_json keeps the last of two equal keys; a second tensor of the same name would
-/// then be invisible to the crate's validation. Walk the keys ourselves.
-fn check_duplicate_names(json: &[u8]) -> Result<(), SafetensorsError> {
-    struct Keys;
-    impl<'de> Visitor<'de> for Keys {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
-            let mut seen = std::collections::HashSet::new();
-            while let Some(key) = map.next_key::<String>()? {
-                map.next_value::<IgnoredAny>()?;
-                if !seen.insert(key.clone()) {
-                    return Ok(Some(key));
-                }
-            }
-            Ok(None)
-        }
+fn invalid(e: serde_json::Error) -> SafetensorsError {
+    SafetensorsError::InvalidHeader { reason: e.to_string() }
+}
+
+/// The top-level object: `__metadata__` (string to string) and tensors.
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Vec<Tensor>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of tensors")
     }
-    let mut de = serde_json::Deserializer::from_slice(json);
-    match de.deserialize_map(Keys) {
-        Ok(Some(name)) => Err(SafetensorsError::DuplicateTensor { name }),
-        Ok(None) => Ok(()),
-        Err(e) => Err(SafetensorsError::InvalidHeader { reason: e.to_string() }),
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Tensor>, A::Error> {
+        let mut tensors = Vec::new();
+        let mut seen_metadata = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "__metadata__" {
+                if seen_metadata {
+                    return Err(serde::de::Error::custom("duplicate key \"__metadata__\""));
+                }
+                seen_metadata = true;
+                map.next_value::<Option<StringMap>>()?;
+                continue;
+            }
+            if tensors.len() == MAX_TENSORS {
+                return Err(serde::de::Error::custom(format!(
+                    "more than {MAX_TENSORS} tensors: more than a manifest can list"
+                )));
+            }
+            let info = map.next_value::<Info>()?;
+            tensors.push(Tensor {
+                name: key,
+                begin: info.begin,
+                end: info.end,
+                bits: info.bits,
+            });
+        }
+        Ok(tensors)
+    }
+}
+
+/// `__metadata__`: checked to map strings to strings, not kept.
+struct StringMap;
+
+impl<'de> serde::Deserialize<'de> for StringMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings to strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
+                while map.next_key::<IgnoredString>()?.is_some() {
+                    map.next_value::<IgnoredString>()?;
+                }
+                Ok(StringMap)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A JSON string, checked and dropped.
+struct IgnoredString;
+
+impl<'de> serde::Deserialize<'de> for IgnoredString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = IgnoredString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<IgnoredString, E> {
+                Ok(IgnoredString)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One tensor's entry: `dtype`, `shape`, `data_offsets`; other fields are ignored, as
+/// the `safetensors` crate ignores them.
+struct Info {
+    begin: u64,
+    end: u64,
+    bits: Option<u128>,
+}
+
+impl<'de> serde::Deserialize<'de> for Info {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Info;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a tensor entry {dtype, shape, data_offsets}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Info, A::Error> {
+                use serde::de::Error;
+                let (mut dtype, mut elements, mut offsets) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "dtype" if dtype.is_some() => return Err(A::Error::duplicate_field("dtype")),
+                        "shape" if elements.is_some() => return Err(A::Error::duplicate_field("shape")),
+                        "data_offsets" if offsets.is_some() => return Err(A::Error::duplicate_field("data_offsets")),
+                        "dtype" => dtype = Some(map.next_value::<safetensors::Dtype>()?),
+                        "shape" => elements = Some(map.next_value::<ElementCount>()?.0),
+                        "data_offsets" => offsets = Some(map.next_value::<(u64, u64)>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let dtype = dtype.ok_or_else(|| A::Error::missing_field("dtype"))?;
+                let elements = elements.ok_or_else(|| A::Error::missing_field("shape"))?;
+                let (begin, end) = offsets.ok_or_else(|| A::Error::missing_field("data_offsets"))?;
+                let bits = elements.and_then(|n| n.checked_mul(dtype.bitsize() as u128));
+                Ok(Info { begin, end, bits })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A shape, folded into its element count as it is read (`None` on overflow past any
+/// file size); the dimensions themselves are never stored.
+struct ElementCount(Option<u128>);
+
+impl<'de> serde::Deserialize<'de> for ElementCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ElementCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a shape: an array of non-negative integers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElementCount, A::Error> {
+                let mut count: Option<u128> = Some(1);
+                while let Some(dim) = seq.next_element::<u64>()? {
+                    // Past u64::MAX elements no file can hold the data; stay at None.
+                    count = count
+                        .and_then(|c| c.checked_mul(u128::from(dim)))
+                        .filter(|&c| c <= u128::from(u64::MAX));
+                }
+                Ok(ElementCount(count))
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
