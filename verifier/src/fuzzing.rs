@@ -59,7 +59,7 @@ const FUZZ_CBOR_LIMITS: cbor::Limits = cbor::Limits {
     max_depth: 8,
 };
 
-/// Decodes one CBOR document under [`FUZZ_CBOR_LIMITS`]; a document that is accepted must
+/// Decodes one CBOR document under small fixed limits; a document that is accepted must
 /// re-encode to exactly its own bytes (the profile has one encoding per value).
 pub fn cbor_decode(bytes: &[u8]) -> Result<(), cbor::CborError> {
     let value = cbor::decode(bytes, FUZZ_CBOR_LIMITS)?;
