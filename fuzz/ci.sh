@@ -33,6 +33,11 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 
+# The harnesses' scratch files (libFuzzer exits without running destructors).
+WEIGHTSEAL_FUZZ_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/weightseal-fuzz.XXXXXX")
+export WEIGHTSEAL_FUZZ_SCRATCH
+trap 'rm -rf "$WEIGHTSEAL_FUZZ_SCRATCH"' EXIT
+
 failed=()
 printf '%-20s %12s %10s\n' target executions "per s"
 for t in "${targets[@]}"; do

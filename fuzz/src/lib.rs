@@ -55,19 +55,19 @@ pub fn public(key: &SigningKey) -> PublicKey {
     PublicKey::from_verifying_key(key.verifying_key())
 }
 
-/// A folder for this process's scratch files (on tmpfs when there is one), removed when
-/// the process exits normally.
+/// A folder for this process's scratch files: under `$WEIGHTSEAL_FUZZ_SCRATCH` when set
+/// (fuzz/ci.sh sets it and removes it afterwards: libFuzzer exits without running any
+/// destructor), else on tmpfs when there is one.
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let builder = tempfile::Builder::new()
-            .prefix("weightseal-fuzz-")
-            .tempdir_in(if shm.is_dir() {
-                shm.to_path_buf()
-            } else {
-                std::env::temp_dir()
-            });
+        let parent = match std::env::var_os("WEIGHTSEAL_FUZZ_SCRATCH") {
+            Some(p) => PathBuf::from(p),
+            None if shm.is_dir() => shm.to_path_buf(),
+            None => std::env::temp_dir(),
+        };
+        let builder = tempfile::Builder::new().prefix("weightseal-fuzz-").tempdir_in(parent);
         builder.expect("a scratch folder")
     })
     .path()
