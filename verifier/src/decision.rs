@@ -814,7 +814,16 @@ impl Policy {
         std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_POLICY_FILE_BYTES), &mut text)
             .map_err(|e| fail(PolicyFileProblem::Io(e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let doc: PolicyDoc = toml::from_str(&text).map_err(|e| fail(PolicyFileProblem::Toml(Box::new(e))))?;
+        Policy::from_toml(&text, base, path)
+    }
+
+    /// The policy in `text` (read from `path`, whose folder is `base`; errors name `path`).
+    pub(crate) fn from_toml(text: &str, base: &Path, path: &Path) -> Result<Policy, DecisionError> {
+        let fail = |problem| DecisionError::PolicyFile {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let doc: PolicyDoc = toml::from_str(text).map_err(|e| fail(PolicyFileProblem::Toml(Box::new(e))))?;
         doc.build(base).map_err(fail)
     }
 

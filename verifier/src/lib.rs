@@ -32,6 +32,10 @@ pub mod diff;
 mod digest;
 pub mod envelope;
 pub mod format;
+// Entry points for the fuzz targets only (see fuzz/README.md).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 pub mod manifest;
 mod mapped;

@@ -14,6 +14,7 @@
 //! covering it, a batch is appended all or nothing under one snapshot version, snapshot
 //! versions and sizes only grow, and replicas interleave into one log.
 
+pub mod pg_tls;
 mod postgres;
 mod sqlite;
 
@@ -42,6 +43,14 @@ pub enum StoreError {
     /// The caller's sealing step failed; the transaction was rolled back.
     #[error("cannot seal: {0}")]
     Seal(String),
+    /// The connection string's TLS settings cannot be used (nothing was connected).
+    #[error("PostgreSQL TLS settings of {url}: {problem}")]
+    Tls {
+        /// The connection string, password redacted.
+        url: String,
+        /// What is wrong with them.
+        problem: pg_tls::PgTlsError,
+    },
 }
 
 impl StoreError {

@@ -6,8 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::{GenericClient, NoTls, Row};
+use tokio_postgres::{GenericClient, Row};
 
+use super::pg_tls::split_tls_settings;
 use super::{
     check_contiguous, to_hash, to_i64, to_u64, CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput,
     SnapshotRecord, Store, StoreError,
@@ -55,16 +56,27 @@ fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Res
 
 impl PostgresStore {
     /// Connects (failing fast when the server is unreachable) and creates the tables if needed.
+    ///
+    /// TLS follows the string's `sslmode` and `sslrootcert` (see [`super::pg_tls`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let described = redact(url);
-        let mut config = tokio_postgres::Config::from_str(url)
+        let (rest, tls) = split_tls_settings(url).map_err(|problem| StoreError::Tls {
+            url: described.clone(),
+            problem,
+        })?;
+        let connector = tls.connector().map_err(|problem| StoreError::Tls {
+            url: described.clone(),
+            problem,
+        })?;
+        let mut config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| StoreError::Backend(format!("bad connection string {described}: {e}")))?;
+        config.ssl_mode(tls.tokio_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -82,12 +94,41 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// The TLS version of a pooled connection as the server reports it (`pg_stat_ssl`);
+    /// `None` when the connection is not encrypted.
+    pub async fn tls_version(&self) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .await
+            .map_err(StoreError::backend)?;
+        let ssl: bool = col(&row, 0)?;
+        let version: Option<String> = col(&row, 1)?;
+        Ok(ssl.then(|| version.unwrap_or_else(|| "unknown".to_owned())))
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot connect to {}: {e}", self.described)))
+            .map_err(|e| StoreError::Backend(format!("cannot connect to {}: {}", self.described, with_causes(&e))))
     }
+}
+
+/// An error and its causes, `: `-separated (a refused TLS handshake says why only in a
+/// cause: an unknown CA, a certificate for another host, no TLS offered).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 async fn count(c: &impl GenericClient) -> Result<u64, StoreError> {

@@ -28,10 +28,39 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_SUBMIT_RESPONSE_BYTES: usize = 64 * 1024;
 
 fn build_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+    build_client_with_roots(timeout, Vec::new())
+}
+
+/// The TLS settings of every request: rustls on the `ring` provider, TLS 1.2 and 1.3,
+/// server certificates checked by the platform verifier (the system's roots, plus `extra`
+/// — tests only). The config is handed to reqwest rather than installed as the process's
+/// default provider, so a runtime that links us keeps its own choice.
+fn tls_config(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = if extra.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())?
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())?
+    };
+    // `dangerous()` is rustls's door for any verifier other than its built-in webpki one;
+    // the platform verifier checks the chain and the host name like the built-in one.
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+fn build_client_with_roots(
+    timeout: Duration,
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::blocking::Client, String> {
+    let tls = tls_config(extra).map_err(|e| format!("TLS setup: {e}"))?;
     reqwest::blocking::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .timeout(timeout)
         .user_agent(concat!("weightseal-verifier/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -432,6 +461,7 @@ fn post_submission(base: &str, body: Vec<u8>) -> Result<SubmitReceipt, SubmitErr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test setup")]
 mod tests {
     use super::*;
 
@@ -440,6 +470,80 @@ mod tests {
         assert_eq!(join("http://h:1/", "v1/snapshot"), "http://h:1/v1/snapshot");
         assert_eq!(join("https://cdn/x", "v1/entries/0"), "https://cdn/x/v1/entries/0");
         assert!(HttpSource::new("ftp://x").is_err());
+    }
+
+    /// A CA and a leaf for `localhost` signed by it (what a private deployment would use).
+    fn test_pki() -> (
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        (ca.der().clone(), leaf.der().clone(), key)
+    }
+
+    /// A one-thread HTTPS server (rustls on ring) answering every request with `hello`.
+    fn https_server(
+        leaf: rustls::pki_types::CertificateDer<'static>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> u16 {
+        use std::io::Write as _;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf], key)
+                .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
+                let _ = tls.flush();
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn https_works_on_ring_and_refuses_an_untrusted_certificate() {
+        let (ca, leaf, key) = test_pki();
+        let port = https_server(leaf, key);
+        let url = format!("https://localhost:{port}/v1/checkpoint");
+        // The system's roots do not include our CA: the handshake must fail (fail closed).
+        let untrusted = build_client(Duration::from_secs(10)).unwrap().get(&url).send();
+        let err = untrusted.expect_err("a certificate from an unknown CA was accepted");
+        let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.to_lowercase().contains("certificate"), "{chain}");
+        // Trusting the CA, the same request goes through.
+        let client = build_client_with_roots(Duration::from_secs(10), vec![ca]).unwrap();
+        let body = client.get(&url).send().unwrap().text().unwrap();
+        assert_eq!(body, "hello");
     }
 
     #[test]
