@@ -31,6 +31,7 @@ pub mod decision;
 pub mod diff;
 mod digest;
 pub mod envelope;
+pub mod fingerprint;
 pub mod format;
 mod keys;
 pub mod manifest;

@@ -16,10 +16,6 @@ use crate::manifest::{ChunkRole, FileEntry, FileKind};
 use crate::mapped::MappedFile;
 use crate::walk::{walk_folder, FoundFile, IgnoreRules, WalkError};
 
-/// GGUF headers hold the tokenizer vocabulary; real ones reach tens of MB. Past this we
-/// refuse rather than copy without bound.
-const MAX_GGUF_HEADER_BYTES: u64 = 512 << 20;
-
 /// Receives the number of bytes hashed as work proceeds (for progress bars). Must be
 /// cheap and thread-safe: it is called from the hashing threads.
 pub type ProgressFn<'a> = &'a (dyn Fn(u64) + Sync);
@@ -157,41 +153,22 @@ pub(crate) fn layout_of(
 }
 
 fn gguf_layout(map: &MappedFile) -> Result<Layout, GgufError> {
-    let size = map.len();
-    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more.
-    let mut want = size.min(1 << 20);
-    loop {
-        let prefix = map.copy(0..want).unwrap_or_default();
-        match gguf::parse_header(&prefix, size) {
-            Ok(parsed) => {
-                let header_len = parsed.data_start;
-                let header = header_from_prefix(prefix, map, header_len)?;
-                let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
-                chunks.extend(
-                    parsed
-                        .tensors
-                        .into_iter()
-                        .map(|t| (ChunkRole::Tensor(t.name), t.offset..t.offset + t.chunk_len)),
-                );
-                return Ok(Layout {
-                    chunks,
-                    header: Some(header),
-                });
-            }
-            Err(GgufError::NeedMore { at_least }) => {
-                let next = at_least.max(want.saturating_mul(2)).min(size);
-                if next <= want || next > MAX_GGUF_HEADER_BYTES {
-                    return Err(GgufError::LimitExceeded {
-                        what: "header size",
-                        value: at_least,
-                        limit: MAX_GGUF_HEADER_BYTES,
-                    });
-                }
-                want = next;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let (parsed, prefix) = gguf::parse_growing(map.len(), |want| {
+        Ok::<_, GgufError>(map.copy(0..want).unwrap_or_default())
+    })?;
+    let header_len = parsed.data_start;
+    let header = header_from_prefix(prefix, map, header_len)?;
+    let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
+    chunks.extend(
+        parsed
+            .tensors
+            .into_iter()
+            .map(|t| (ChunkRole::Tensor(t.name), t.offset..t.offset + t.chunk_len)),
+    );
+    Ok(Layout {
+        chunks,
+        header: Some(header),
+    })
 }
 
 /// The header chunk's bytes, built from the prefix the parser read, so that the bytes

@@ -121,14 +121,7 @@ pub(crate) type TensorRanges = Vec<(String, std::ops::Range<u64>)>;
 
 /// Parses the JSON header; returns the tensors and the data section's length.
 pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), SafetensorsError> {
-    if let Err(e) = std::str::from_utf8(json) {
-        return Err(SafetensorsError::HeaderNotUtf8 {
-            offset: 8 + e.valid_up_to() as u64,
-        });
-    }
-    check_duplicate_names(json)?;
-    let metadata: safetensors::tensor::Metadata =
-        serde_json::from_slice(json).map_err(|e| SafetensorsError::InvalidHeader { reason: e.to_string() })?;
+    let metadata = parse_metadata(json)?;
     let mut chunks = Vec::new();
     for name in metadata.offset_keys() {
         let Some(info) = metadata.info(&name) else { continue };
@@ -136,6 +129,43 @@ pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), Safetenso
         chunks.push((name, start as u64..end as u64));
     }
     Ok((chunks, metadata.data_len() as u64))
+}
+
+/// One tensor's dtype, shape (slowest dimension first) and range inside the data section.
+#[derive(Debug, Clone)]
+pub(crate) struct TensorDesc {
+    pub name: String,
+    pub dtype: safetensors::Dtype,
+    pub shape: Vec<usize>,
+    pub range: std::ops::Range<u64>,
+}
+
+/// The tensors a header describes, in offset order, validated like [`parse_header`].
+pub(crate) fn tensor_descs(json: &[u8]) -> Result<(Vec<TensorDesc>, u64), SafetensorsError> {
+    let metadata = parse_metadata(json)?;
+    let mut out = Vec::new();
+    for name in metadata.offset_keys() {
+        let Some(info) = metadata.info(&name) else { continue };
+        let (start, end) = info.data_offsets;
+        out.push(TensorDesc {
+            dtype: info.dtype,
+            shape: info.shape.clone(),
+            range: start as u64..end as u64,
+            name,
+        });
+    }
+    Ok((out, metadata.data_len() as u64))
+}
+
+/// UTF-8, unique names, then the `safetensors` crate's own validation.
+fn parse_metadata(json: &[u8]) -> Result<safetensors::tensor::Metadata, SafetensorsError> {
+    if let Err(e) = std::str::from_utf8(json) {
+        return Err(SafetensorsError::HeaderNotUtf8 {
+            offset: 8 + e.valid_up_to() as u64,
+        });
+    }
+    check_duplicate_names(json)?;
+    serde_json::from_slice(json).map_err(|e| SafetensorsError::InvalidHeader { reason: e.to_string() })
 }
 
 /// serde_json keeps the last of two equal keys; a second tensor of the same name would
