@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use dequant::ElementType;
-pub use file::FingerprintFileError;
+pub use file::{FingerprintFileError, MAX_FILE_BYTES};
 
 use crate::format::gguf::{self, GgufError};
 use crate::format::kind_for_path;
@@ -263,7 +263,7 @@ pub fn load(path: &Path) -> Result<Fingerprint, FingerprintError> {
     if path.is_dir() || kind_for_path(&path.to_string_lossy()) != FileKind::Raw {
         return fingerprint_model(path);
     }
-    let bytes = read_limited(path, file::MAX_FILE_BYTES as u64)?;
+    let bytes = read_limited(path, MAX_FILE_BYTES as u64)?;
     Fingerprint::from_bytes(&bytes).map_err(|source| FingerprintError::File {
         path: path.to_path_buf(),
         source,
