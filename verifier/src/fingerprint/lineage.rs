@@ -364,7 +364,7 @@ pub fn derived_from_fork(suspect: &Fingerprint, fork: &ForkDelta, t: Thresholds)
     let index = BaseIndex::new(&fork.base);
     let (mut matched, base_score) = base_matches(suspect, &index);
     let delta_of: HashMap<usize, &Vec<f32>> = fork.deltas.iter().map(|(i, d)| (*i, d)).collect();
-    let (mut num, mut ss, mut ff, mut pooled) = (0.0, 0.0, 0.0, 0usize);
+    let (mut num, mut pooled) = (0.0, 0usize);
     for (m, aligned) in &mut matched {
         let Some((a, values)) = aligned else { continue };
         let Some(df) = delta_of.get(&a.base) else { continue };
@@ -389,25 +389,22 @@ pub fn derived_from_fork(suspect: &Fingerprint, fork: &ForkDelta, t: Thresholds)
         if fnorm2 == 0.0 {
             continue;
         }
-        // Each tensor weighs by its sample count, not by its scale.
-        let w = n as f64 / fnorm2;
         let dot: f64 = ds.iter().zip(&dff).map(|(x, y)| x * y).sum();
         let snorm2: f64 = ds.iter().map(|v| v * v).sum();
-        m.fork_alignment = Some(if snorm2 == 0.0 {
+        let cos = if snorm2 == 0.0 {
             0.0
         } else {
             dot / (snorm2 * fnorm2).sqrt()
-        });
-        num += w * dot;
-        ss += w * snorm2;
-        ff += w * fnorm2;
+        };
+        m.fork_alignment = Some(cos);
+        // Tensors weigh by their sample count, not by their scale or their noise: a
+        // tensor the fork barely changed, under quantization noise, must not drown the
+        // others. Under independence each cosine is about N(0, 1/n), so the weighted mean
+        // is about N(0, 1/pooled).
+        num += n as f64 * cos;
         pooled += n;
     }
-    let score = if ss == 0.0 || ff == 0.0 {
-        0.0
-    } else {
-        num / (ss * ff).sqrt()
-    };
+    let score = if pooled == 0 { 0.0 } else { num / pooled as f64 };
     LineageReport {
         derived: base_score >= t.base && score >= t.fork,
         score,
