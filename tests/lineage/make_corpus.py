@@ -106,7 +106,11 @@ def grads(p, x, y=None, target_probs=None):
     return loss, g
 
 
-def batches(tok, lo, hi, rng, n=128):
+BATCH = 64
+
+
+def batches(tok, lo, hi, rng, n=None):
+    n = n or BATCH
     idx = rng.integers(lo, hi - C - 1, size=n)
     x = np.stack([tok[i:i + C] for i in idx])
     y = tok[idx + C]
@@ -249,10 +253,11 @@ def delta_norm(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--forks", type=int, default=16)
-    ap.add_argument("--unrelated", type=int, default=4)
-    ap.add_argument("--base-steps", type=int, default=800)
-    ap.add_argument("--fork-steps", type=int, default=40)
+    ap.add_argument("--forks", type=int, default=8)
+    ap.add_argument("--unrelated", type=int, default=2)
+    ap.add_argument("--base-steps", type=int, default=300)
+    ap.add_argument("--fork-steps", type=int, default=30)
+    ap.add_argument("--limit-forks", type=int, default=1)
     args = ap.parse_args()
     tok = text_corpus()
     n = len(tok)
@@ -310,11 +315,11 @@ def main():
             make()
             add(os.path.join(fd, name), "descendant", fork=f, transformation=name)
         print(f"fork {f}: {'lora' if lora else 'full'}, change {own:.3f}, loss {l:.3f}", flush=True)
-        if f < 2:
+        if f < args.limit_forks:
             # Limit series.
             cur = fork
             total = 0
-            for k in range(1, 6):
+            for k in range(1, 5):
                 nsteps = args.fork_steps * (2 ** (k - 1))
                 cur, _ = train(cur, tok, lo, hi, nsteps - total if k > 1 else nsteps, 9000 + 10 * f + k)
                 total = nsteps
@@ -326,13 +331,13 @@ def main():
                 d = os.path.join(fd, f"limit-prune-{int(frac * 100)}")
                 save_st(d, prune(fork, frac))
                 add(d, "limit", fork=f, series="magnitude pruning", amount=frac)
-            for steps_d in (30, 120, 300):
+            for steps_d in (30, 120):
                 d = os.path.join(fd, f"limit-distill-base-{steps_d}")
                 save_st(d, distill(base, fork, tok, lo, hi, steps_d, 11000 + f))
                 add(d, "limit", fork=f, series="distillation into the base", amount=steps_d)
             d = os.path.join(fd, "limit-distill-fresh")
-            save_st(d, distill(init(np.random.default_rng(300 + f)), fork, tok, lo, hi, 300, 12000 + f))
-            add(d, "limit", fork=f, series="distillation into a fresh model", amount=300)
+            save_st(d, distill(init(np.random.default_rng(300 + f)), fork, tok, lo, hi, 120, 12000 + f))
+            add(d, "limit", fork=f, series="distillation into a fresh model", amount=120)
     with open(os.path.join(args.out, "manifest.json"), "w") as fh:
         json.dump({"models": models}, fh, indent=1)
     print(f"{len(models)} models in {args.out}")

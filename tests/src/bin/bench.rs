@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release -p weightseal-e2e --bin bench -- format [--size-gib 2] [--runs 5] [--dir DIR] [--json]
 //! cargo run --release -p weightseal-e2e --bin bench -- revocation [--entries 1000000] [--chunks 10000] [--json]
+//! cargo run --release -p weightseal-e2e --bin bench -- lineage-calibrate --corpus DIR
+//! cargo run --release -p weightseal-e2e --bin bench -- fingerprint-cost [--size-gib 2] [--entries 1000]
 //! ```
 //!
 //! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
@@ -33,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[path = "../bench_lineage.rs"]
+mod lineage;
 #[path = "../bench_revocation.rs"]
 mod revocation;
 use serde_json::json;
@@ -63,6 +67,12 @@ enum Command {
     /// Revocation: lookups against 1M entries, a 1-entry delta sync, and requests per
     /// second from the live server beside its static export.
     Revocation(revocation::RevocationArgs),
+    /// Lineage calibration: TPR/FPR per transformation on a corpus from
+    /// tests/lineage/make_corpus.py, the thresholds it supports, and the limits.
+    LineageCalibrate(lineage::CalibrateArgs),
+    /// Fingerprint cost against `b3sum` on a generated model, and a check against 1,000
+    /// lineage entries.
+    FingerprintCost(lineage::CostArgs),
     /// (internal) Sign through the library, as `weightseal sign` would.
     #[command(hide = true)]
     LibSign {
@@ -142,6 +152,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Format(args) => format(&args),
         Command::Revocation(args) => revocation::run(&args),
+        Command::LineageCalibrate(args) => lineage::calibrate(&args),
+        Command::FingerprintCost(args) => lineage::cost(&args),
         Command::LibSign { model, key, signature } => lib_sign(&model, &key, &signature),
         Command::LibVerify {
             model,

@@ -30,6 +30,13 @@ pub const FORK_THRESHOLD: f64 = 0.1;
 const ROW_MATCH_BELOW: f64 = 0.5;
 /// Row matching is quadratic in rows; past this it is not tried.
 const ROW_MATCH_MAX_ROWS: u64 = 1024;
+/// A correlation this high is taken as the match without looking further.
+const EARLY_ACCEPT: f64 = 0.9;
+/// The quick test looks at this many tensors…
+const QUICK_TENSORS: usize = 4;
+/// …on this many leading values, and gives up on the base below this correlation.
+const QUICK_VALUES: usize = 128;
+const QUICK_BELOW: f64 = 0.2;
 /// Suspect changes are clipped at this many median absolute changes, so that one flipped
 /// exponent bit cannot swamp a tensor.
 const CLIP_MEDIANS: f64 = 6.0;
@@ -158,10 +165,15 @@ impl<'a> BaseIndex<'a> {
     }
 
     /// The base tensor `s` matches best, if any of its shape carries information.
-    fn align(&self, s: &TensorPrint) -> Option<Alignment> {
+    ///
+    /// `hint` (the suspect tensor's position) is tried first, and a correlation of
+    /// [`EARLY_ACCEPT`] ends the search: unrelated tensors correlate near zero, so a second
+    /// candidate that high would be a duplicate tensor, and either is the right match.
+    fn align(&self, s: &TensorPrint, hint: usize) -> Option<Alignment> {
         let candidates = self.by_shape.get(&(s.rows, s.cols))?;
         let mut best: Option<Alignment> = None;
-        for &i in candidates {
+        let first = candidates.iter().position(|&i| i == hint).unwrap_or(0);
+        for &i in candidates[first..].iter().chain(&candidates[..first]) {
             let b = &self.base.tensors[i];
             let Some(corr) = correlation(&s.values, &b.values, self.bounds[i]) else {
                 continue;
@@ -172,6 +184,9 @@ impl<'a> BaseIndex<'a> {
                     corr,
                     rows: None,
                 });
+            }
+            if corr >= EARLY_ACCEPT {
+                return best;
             }
         }
         if best.as_ref().is_some_and(|a| a.corr < ROW_MATCH_BELOW) {
@@ -285,11 +300,41 @@ pub fn derived_from(suspect: &Fingerprint, base: &Fingerprint, t: Thresholds) ->
 
 type Matched = (TensorMatch, Option<(Alignment, Vec<f32>)>);
 
-fn base_matches(suspect: &Fingerprint, index: &BaseIndex<'_>) -> (Vec<Matched>, f64) {
-    let mut out = Vec::with_capacity(suspect.tensors.len());
+/// A cheap look at a few tensors' leading values: `Some(score)` when the suspect is
+/// plainly not derived from this base (most entries of a revocation list), so the full
+/// match is skipped.
+fn quick_reject(suspect: &Fingerprint, index: &BaseIndex<'_>) -> Option<f64> {
     let mut scores = Vec::new();
     for s in &suspect.tensors {
-        match index.align(s) {
+        if scores.len() == QUICK_TENSORS {
+            break;
+        }
+        let Some(candidates) = index.by_shape.get(&(s.rows, s.cols)) else { continue };
+        let n = s.values.len().min(QUICK_VALUES);
+        let best = candidates
+            .iter()
+            .filter_map(|&i| correlation(&s.values[..n], &index.base.tensors[i].values[..n], index.bounds[i]))
+            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+        if let Some(b) = best {
+            scores.push(b);
+        }
+    }
+    // Too few tensors to judge, or any that looks related: do the full match (which also
+    // handles row permutations the quick look cannot see).
+    if scores.len() < QUICK_TENSORS || scores.iter().any(|&c| c >= QUICK_BELOW) {
+        return None;
+    }
+    Some(median(scores))
+}
+
+fn base_matches(suspect: &Fingerprint, index: &BaseIndex<'_>) -> (Vec<Matched>, f64) {
+    let mut out = Vec::with_capacity(suspect.tensors.len());
+    if let Some(score) = quick_reject(suspect, index) {
+        return (out, score);
+    }
+    let mut scores = Vec::new();
+    for (j, s) in suspect.tensors.iter().enumerate() {
+        match index.align(s, j) {
             Some(a) => {
                 let b = &index.base.tensors[a.base];
                 let values = aligned_values(s, &a);
@@ -337,8 +382,8 @@ impl ForkDelta {
     pub fn new(base: &Fingerprint, fork: &Fingerprint) -> ForkDelta {
         let index = BaseIndex::new(base);
         let mut best: HashMap<usize, (f64, Vec<f32>)> = HashMap::new();
-        for f in &fork.tensors {
-            let Some(a) = index.align(f) else { continue };
+        for (j, f) in fork.tensors.iter().enumerate() {
+            let Some(a) = index.align(f, j) else { continue };
             let values = aligned_values(f, &a);
             let b = &base.tensors[a.base];
             let delta: Vec<f32> = values.iter().zip(&b.values).map(|(x, y)| x - y).collect();
