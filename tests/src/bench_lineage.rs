@@ -33,7 +33,6 @@ pub struct CalibrateArgs {
 }
 
 struct Model {
-    path: String,
     role: String,
     fork: Option<u64>,
     transformation: Option<String>,
@@ -59,7 +58,6 @@ fn load_corpus(dir: &Path) -> Result<Vec<Model>, String> {
             series: m["series"].as_str().map(str::to_string),
             amount: m["amount"].as_f64(),
             kind: m["kind"].as_str().map(str::to_string),
-            path,
             fp,
         });
     }
@@ -128,16 +126,22 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
     };
     let mut pos: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut neg: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut pos_base: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // Fork kinds (full / lora) of each positive, in the same order as `pos`.
+    let mut pos_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in &models {
         let (Some(t), Some(mf)) = (of(m), m.fork) else { continue };
         for (&f, d) in &deltas {
             let r = derived_from_fork(&m.fp, d, raw);
             // A model must pass the base test as well; its fork score counts only then.
-            let s = if r.base_score >= BASE_THRESHOLD { r.score } else { f64::NEG_INFINITY };
+            let s = if r.base_score >= BASE_THRESHOLD {
+                r.score
+            } else {
+                f64::NEG_INFINITY
+            };
             if f == mf {
                 pos.entry(t.clone()).or_default().push(s);
-                pos_base.entry(t.clone()).or_default().push(r.base_score);
+                let kind = forks.get(&mf).and_then(|k| k.kind.clone()).unwrap_or_default();
+                pos_kind.entry(t.clone()).or_default().push(kind);
             } else {
                 neg.entry(t.clone()).or_default().push(s);
             }
@@ -147,10 +151,19 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
     for u in &unrelated {
         for d in deltas.values() {
             let r = derived_from_fork(&u.fp, d, raw);
-            unrelated_fork.push(if r.base_score >= BASE_THRESHOLD { r.score } else { f64::NEG_INFINITY });
+            unrelated_fork.push(if r.base_score >= BASE_THRESHOLD {
+                r.score
+            } else {
+                f64::NEG_INFINITY
+            });
         }
     }
-    let all_neg: Vec<f64> = neg.values().flatten().copied().chain(unrelated_fork.iter().copied()).collect();
+    let all_neg: Vec<f64> = neg
+        .values()
+        .flatten()
+        .copied()
+        .chain(unrelated_fork.iter().copied())
+        .collect();
     let chosen_fork = threshold_for(&all_neg, args.max_fpr);
 
     // Base test: every derivative of the base against the unrelated models.
@@ -188,15 +201,33 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
         "chosen thresholds (FPR <= {:.0}% on all negatives pooled): fork {chosen_fork:.4}, base {chosen_base:.4}\n",
         args.max_fpr * 100.0
     ));
-    out.push_str(&format!("compiled thresholds: fork {FORK_THRESHOLD:.4}, base {BASE_THRESHOLD:.4}\n\n"));
+    out.push_str(&format!(
+        "compiled thresholds: fork {FORK_THRESHOLD:.4}, base {BASE_THRESHOLD:.4}\n\n"
+    ));
     out.push_str("`lineage --fork` (descendants of the fork vs the same derivative of each sibling fork)\n\n");
-    out.push_str("| transformation | TPR @compiled | FPR @compiled | TPR @chosen | FPR @chosen | fork score, descendants | fork score, siblings |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str("| transformation | TPR @compiled | FPR @compiled | TPR @chosen | FPR @chosen | fork score, descendants | fork score, siblings | missed @compiled |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for t in &transformations {
         let p = pos.get(t).cloned().unwrap_or_default();
         let n = neg.get(t).cloned().unwrap_or_default();
+        let kinds = pos_kind.get(t).cloned().unwrap_or_default();
+        let mut missed: BTreeMap<&str, usize> = BTreeMap::new();
+        for (score, kind) in p.iter().zip(&kinds) {
+            if *score < FORK_THRESHOLD {
+                *missed.entry(kind.as_str()).or_default() += 1;
+            }
+        }
+        let missed = if missed.is_empty() {
+            "none".to_string()
+        } else {
+            missed
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         out.push_str(&format!(
-            "| {t} | {} | {} | {} | {} | {} | {} |\n",
+            "| {t} | {} | {} | {} | {} | {} | {} | {missed} |\n",
             pct(rate(&p, FORK_THRESHOLD)),
             pct(rate(&n, FORK_THRESHOLD)),
             pct(rate(&p, chosen_fork)),
@@ -206,7 +237,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
         ));
     }
     out.push_str(&format!(
-        "| unrelated models (negatives) | – | {} | – | {} | – | {} |\n\n",
+        "| unrelated models (negatives) | – | {} | – | {} | – | {} | – |\n\n",
         pct(rate(&unrelated_fork, FORK_THRESHOLD)),
         pct(rate(&unrelated_fork, chosen_fork)),
         fmt_range(&unrelated_fork)
@@ -227,7 +258,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
     out.push_str("limits (fork score of the fork's own derivative; flagged at the compiled threshold?)\n\n");
     out.push_str("| series | fork | amount | base score | fork score | flagged |\n|---|---|---|---|---|---|\n");
     for m in models.iter().filter(|m| m.role == "limit") {
-        let Some(d) = m.fork.and_then(|f| deltas.get(&f)) else { continue };
+        let Some(d) = m.fork.and_then(|f| deltas.get(&f)) else {
+            continue;
+        };
         let r = derived_from_fork(&m.fp, d, Thresholds::default());
         out.push_str(&format!(
             "| {} | {} | {} | {:.3} | {:.3} | {} |\n",
@@ -239,8 +272,6 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<ExitCode, String> {
             if r.derived { "yes" } else { "no" }
         ));
     }
-    let _ = &pos_base;
-    let _ = models.iter().map(|m| &m.path).count();
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
@@ -379,7 +410,11 @@ pub fn cost(args: &CostArgs) -> Result<ExitCode, String> {
     let mut entries = Vec::with_capacity(args.entries);
     for i in 0..args.entries {
         let base = perturbed(&fp, 1000 + i as u64, 0.0);
-        let base = if i == 0 { fp.clone() } else { shuffle_base(&base, i as u64) };
+        let base = if i == 0 {
+            fp.clone()
+        } else {
+            shuffle_base(&base, i as u64)
+        };
         let fork = perturbed(&base, 5000 + i as u64, 0.004);
         entries.push(ForkDelta::new(&base, &fork));
     }
