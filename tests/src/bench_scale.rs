@@ -132,7 +132,7 @@ pub fn run(args: &ScaleArgs) -> Result<ExitCode, String> {
     };
     let mut verify_one = verify(&tensors, &tensors_sig);
     verify_one.extend(["--tensors".into(), one.clone()]);
-    let jobs = vec![
+    let jobs = [
         Job {
             label: "b3sum (tensors)",
             key: "tensors_b3sum",

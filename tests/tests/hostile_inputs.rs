@@ -76,7 +76,7 @@ fn f1_gguf_metadata_claiming_gigabytes_is_refused_without_reading_it() {
     let array = dir.path().join("array.gguf");
     sparse(&array, &head, len);
     let (run, usage) = sign_measured(&array, &key, &[]);
-    run.code(2)
+    run.code(1)
         .stderr_has("array.gguf")
         .stderr_has("header size")
         .stderr_has("limit");
@@ -181,7 +181,7 @@ fn f4_sign_refuses_a_manifest_over_the_decoding_limits() {
     let path = dir.path().join("many.safetensors");
     std::fs::write(&path, &bytes).unwrap();
     let (run, usage) = sign_measured(&path, &key, &[]);
-    run.code(2)
+    run.code(1)
         .stderr_has("encoded size in bytes")
         .stderr_has("over the limit");
     within(usage, 1024 * MIB, 120, "F4 safetensors");
@@ -201,7 +201,7 @@ fn f4_sign_refuses_a_manifest_over_the_decoding_limits() {
     let path = dir.path().join("more.safetensors");
     std::fs::write(&path, &bytes).unwrap();
     let (run, usage) = sign_measured(&path, &key, &[]);
-    run.code(2)
+    run.code(1)
         .stderr_has("more.safetensors")
         .stderr_has("more than 888000 tensors");
     within(usage, BOUND_256_MIB, 60, "F4 parse");

@@ -31,6 +31,7 @@ pub mod decision;
 pub mod diff;
 mod digest;
 pub mod envelope;
+pub mod fingerprint;
 pub mod format;
 // Entry points for the fuzz targets only (see fuzz/README.md).
 #[cfg(feature = "fuzzing")]

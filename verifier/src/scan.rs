@@ -172,48 +172,25 @@ pub(crate) fn layout_of(
 }
 
 fn gguf_layout(map: &FileSource) -> Result<Layout, GgufError> {
-    let size = map.len();
-    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more, up
-    // to the header limit (which the parser enforces on every offset it reaches).
-    let mut want = size.min(1 << 20);
-    loop {
-        let prefix = map.copy(0..want).ok_or(GgufError::Truncated {
+    let (parsed, prefix) = gguf::parse_growing(map.len(), |want| {
+        map.copy(0..want).ok_or(GgufError::Truncated {
             what: "header (the file shrank while it was read)",
             offset: 0,
-        })?;
-        match gguf::parse_header(&prefix, size) {
-            Ok(parsed) => {
-                let header_len = parsed.data_start;
-                let header = header_from_prefix(prefix, map, header_len)?;
-                let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
-                chunks.extend(
-                    parsed
-                        .tensors
-                        .into_iter()
-                        .map(|t| (ChunkRole::Tensor(t.name), t.offset..t.offset + t.chunk_len)),
-                );
-                return Ok(Layout {
-                    chunks,
-                    header: Some(header),
-                });
-            }
-            Err(GgufError::NeedMore { at_least }) => {
-                let next = at_least
-                    .max(want.saturating_mul(2))
-                    .min(size)
-                    .min(gguf::MAX_HEADER_BYTES);
-                if at_least > next || next <= want {
-                    return Err(GgufError::LimitExceeded {
-                        what: "header size",
-                        value: at_least,
-                        limit: gguf::MAX_HEADER_BYTES,
-                    });
-                }
-                want = next;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        })
+    })?;
+    let header_len = parsed.data_start;
+    let header = header_from_prefix(prefix, map, header_len)?;
+    let mut chunks = vec![(ChunkRole::Header, 0..header_len)];
+    chunks.extend(
+        parsed
+            .tensors
+            .into_iter()
+            .map(|t| (ChunkRole::Tensor(t.name), t.offset..t.offset + t.chunk_len)),
+    );
+    Ok(Layout {
+        chunks,
+        header: Some(header),
+    })
 }
 
 /// The header chunk's bytes, built from the prefix the parser read, so that the bytes

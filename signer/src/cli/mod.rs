@@ -23,6 +23,7 @@ mod demo_server;
 mod diff;
 mod inspect;
 mod keygen;
+mod lineage;
 mod output;
 mod revocations;
 mod revoke;
@@ -72,6 +73,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a model's weight fingerprint (a bounded sample of each tensor) to a file.
+    Fingerprint(lineage::FingerprintArgs),
+    /// Test whether a model is derived from a base, or from a fork of it.
+    Lineage(lineage::LineageArgs),
     /// Generate an ed25519 signing key (KEY, mode 0600) and its public key (KEY.pub).
     Keygen(keygen::KeygenArgs),
     /// Hash a model (folder or single file) and sign its manifest.
@@ -182,6 +187,8 @@ pub(crate) fn main() -> ExitCode {
     };
     let outcome = match &cli.command {
         Command::Keygen(args) => keygen::run(args, ctx),
+        Command::Fingerprint(args) => lineage::run_fingerprint(args, ctx),
+        Command::Lineage(args) => lineage::run_lineage(args, ctx),
         Command::Sign(args) => sign::run(args, ctx),
         Command::Cosign(args) => cosign::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),

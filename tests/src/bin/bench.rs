@@ -4,6 +4,8 @@
 //! cargo run --release -p weightseal-e2e --bin bench -- format [--size-gib 2] [--runs 5] [--dir DIR] [--json]
 //! cargo run --release -p weightseal-e2e --bin bench -- revocation [--entries 1000000] [--chunks 10000] [--json]
 //! cargo run --release -p weightseal-e2e --bin bench -- scale [--runs 5] [--json]
+//! cargo run --release -p weightseal-e2e --bin bench -- lineage-calibrate --corpus DIR
+//! cargo run --release -p weightseal-e2e --bin bench -- fingerprint-cost [--size-gib 2] [--entries 1000]
 //! ```
 //!
 //! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
@@ -34,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[path = "../bench_lineage.rs"]
+mod lineage;
 #[path = "../bench_revocation.rs"]
 mod revocation;
 #[path = "../bench_scale.rs"]
@@ -68,6 +72,12 @@ enum Command {
     Revocation(revocation::RevocationArgs),
     /// Mixture-of-experts shapes: 200,000 tensors in one file, and 5,000 small files.
     Scale(scale::ScaleArgs),
+    /// Lineage calibration: TPR/FPR per transformation on a corpus from
+    /// tests/lineage/make_corpus.py, the thresholds it supports, and the limits.
+    LineageCalibrate(lineage::CalibrateArgs),
+    /// Fingerprint cost against `b3sum` on a generated model, and a check against 1,000
+    /// lineage entries.
+    FingerprintCost(lineage::CostArgs),
     /// (internal) Sign through the library, as `weightseal sign` would.
     #[command(hide = true)]
     LibSign {
@@ -148,6 +158,8 @@ fn main() -> ExitCode {
         Command::Format(args) => format(&args),
         Command::Revocation(args) => revocation::run(&args),
         Command::Scale(args) => scale::run(&args),
+        Command::LineageCalibrate(args) => lineage::calibrate(&args),
+        Command::FingerprintCost(args) => lineage::cost(&args),
         Command::LibSign { model, key, signature } => lib_sign(&model, &key, &signature),
         Command::LibVerify {
             model,

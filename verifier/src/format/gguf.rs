@@ -393,6 +393,37 @@ pub(crate) fn parse_header(prefix: &[u8], file_size: u64) -> Result<GgufLayout, 
     })
 }
 
+/// Parses the header of a file of `size` bytes, asking `read_prefix(n)` for the first `n`
+/// bytes and growing `n` geometrically while the parser needs more. Returns the layout and
+/// the prefix it was parsed from. The one place that drives [`parse_header`]'s `NeedMore`.
+pub(crate) fn parse_growing<E: From<GgufError>>(
+    size: u64,
+    mut read_prefix: impl FnMut(u64) -> Result<Vec<u8>, E>,
+) -> Result<(GgufLayout, Vec<u8>), E> {
+    // Most headers fit in 1 MiB; grow geometrically when the parser asks for more, up
+    // to the header limit (which the parser enforces on every offset it reaches).
+    let mut want = size.min(1 << 20);
+    loop {
+        let prefix = read_prefix(want)?;
+        match parse_header(&prefix, size) {
+            Ok(parsed) => return Ok((parsed, prefix)),
+            Err(GgufError::NeedMore { at_least }) => {
+                let next = at_least.max(want.saturating_mul(2)).min(size).min(MAX_HEADER_BYTES);
+                if at_least > next || next <= want {
+                    return Err(GgufError::LimitExceeded {
+                        what: "header size",
+                        value: at_least,
+                        limit: MAX_HEADER_BYTES,
+                    }
+                    .into());
+                }
+                want = next;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Read the metadata pairs; returns the data alignment they declare.
 fn read_metadata(r: &mut Reader<'_>, kv_count: u64) -> Result<u64, GgufError> {
     let mut alignment = DEFAULT_ALIGNMENT;

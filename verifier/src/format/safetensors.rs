@@ -124,13 +124,45 @@ pub(crate) type TensorRanges = Vec<(String, std::ops::Range<u64>)>;
 /// but never signed. Refusing during the parse also bounds the parser's memory.
 pub const MAX_TENSORS: usize = 888_000;
 
-/// One tensor as read from the header: only what chunking and validation need.
+/// One tensor as read from the header.
 struct Tensor {
     name: String,
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
     begin: u64,
     end: u64,
     /// product(shape) × dtype bits, or `None` if that overflows.
     bits: Option<u128>,
+}
+
+/// Shapes of more dimensions than this are kept flattened to one dimension (the same
+/// elements in the same order), so that a header of millions of `1,` cannot make the
+/// parser hold eight bytes for each; spec/fingerprint.md samples such tensors as 1-D.
+pub(crate) const MAX_KEPT_DIMS: usize = 16;
+
+/// One tensor's dtype, shape (slowest dimension first; see [`MAX_KEPT_DIMS`]) and range
+/// inside the data section.
+#[derive(Debug, Clone)]
+pub(crate) struct TensorDesc {
+    pub name: String,
+    pub dtype: safetensors::Dtype,
+    pub shape: Vec<usize>,
+    pub range: std::ops::Range<u64>,
+}
+
+/// The tensors a header describes, in offset order, validated as [`parse_header`] does.
+pub(crate) fn tensor_descs(json: &[u8]) -> Result<(Vec<TensorDesc>, u64), SafetensorsError> {
+    let (tensors, data_len) = parse_tensors(json)?;
+    let descs = tensors
+        .into_iter()
+        .map(|t| TensorDesc {
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            range: t.begin..t.end,
+        })
+        .collect();
+    Ok((descs, data_len))
 }
 
 /// Parses the JSON header in one pass (duplicate names are found in the same pass) and
@@ -141,6 +173,14 @@ struct Tensor {
 /// are checked without being kept, so memory is a small constant per tensor, not
 /// proportional to the JSON.
 pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), SafetensorsError> {
+    let (tensors, data_len) = parse_tensors(json)?;
+    Ok((
+        tensors.into_iter().map(|t| (t.name, t.begin..t.end)).collect(),
+        data_len,
+    ))
+}
+
+fn parse_tensors(json: &[u8]) -> Result<(Vec<Tensor>, u64), SafetensorsError> {
     if let Err(e) = std::str::from_utf8(json) {
         return Err(SafetensorsError::HeaderNotUtf8 {
             offset: 8 + e.valid_up_to() as u64,
@@ -189,8 +229,7 @@ pub(crate) fn parse_header(json: &[u8]) -> Result<(TensorRanges, u64), Safetenso
         }
         expected_begin = t.end;
     }
-    let ranges = tensors.into_iter().map(|t| (t.name, t.begin..t.end)).collect();
-    Ok((ranges, expected_begin))
+    Ok((tensors, expected_begin))
 }
 
 fn invalid(e: serde_json::Error) -> SafetensorsError {
@@ -225,6 +264,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
             let info = map.next_value::<Info>()?;
             tensors.push(Tensor {
                 name: key,
+                dtype: info.dtype,
+                shape: info.shape,
                 begin: info.begin,
                 end: info.end,
                 bits: info.bits,
@@ -278,6 +319,8 @@ impl<'de> serde::Deserialize<'de> for IgnoredString {
 /// One tensor's entry: `dtype`, `shape`, `data_offsets`; other fields are ignored, as
 /// the `safetensors` crate ignores them.
 struct Info {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
     begin: u64,
     end: u64,
     bits: Option<u128>,
@@ -300,7 +343,7 @@ impl<'de> serde::Deserialize<'de> for Info {
                         "shape" if elements.is_some() => return Err(A::Error::duplicate_field("shape")),
                         "data_offsets" if offsets.is_some() => return Err(A::Error::duplicate_field("data_offsets")),
                         "dtype" => dtype = Some(map.next_value::<safetensors::Dtype>()?),
-                        "shape" => elements = Some(map.next_value::<ElementCount>()?.0),
+                        "shape" => elements = Some(map.next_value::<Shape>()?),
                         "data_offsets" => offsets = Some(map.next_value::<(u64, u64)>()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -308,37 +351,55 @@ impl<'de> serde::Deserialize<'de> for Info {
                     }
                 }
                 let dtype = dtype.ok_or_else(|| A::Error::missing_field("dtype"))?;
-                let elements = elements.ok_or_else(|| A::Error::missing_field("shape"))?;
+                let shape = elements.ok_or_else(|| A::Error::missing_field("shape"))?;
                 let (begin, end) = offsets.ok_or_else(|| A::Error::missing_field("data_offsets"))?;
-                let bits = elements.and_then(|n| n.checked_mul(dtype.bitsize() as u128));
-                Ok(Info { begin, end, bits })
+                let bits = shape.elements.and_then(|n| n.checked_mul(dtype.bitsize() as u128));
+                Ok(Info {
+                    dtype,
+                    shape: shape.dims,
+                    begin,
+                    end,
+                    bits,
+                })
             }
         }
         d.deserialize_map(V)
     }
 }
 
-/// A shape, folded into its element count as it is read (`None` on overflow past any
-/// file size); the dimensions themselves are never stored.
-struct ElementCount(Option<u128>);
+/// A shape: its element count, folded as it is read (`None` on overflow past any file
+/// size), and its dimensions, at most [`MAX_KEPT_DIMS`] of them (more are flattened).
+struct Shape {
+    elements: Option<u128>,
+    dims: Vec<usize>,
+}
 
-impl<'de> serde::Deserialize<'de> for ElementCount {
+impl<'de> serde::Deserialize<'de> for Shape {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = ElementCount;
+            type Value = Shape;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a shape: an array of non-negative integers")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ElementCount, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
                 let mut count: Option<u128> = Some(1);
+                let mut dims = Vec::new();
+                let mut rank = 0usize;
                 while let Some(dim) = seq.next_element::<u64>()? {
                     // Past u64::MAX elements no file can hold the data; stay at None.
                     count = count
                         .and_then(|c| c.checked_mul(u128::from(dim)))
                         .filter(|&c| c <= u128::from(u64::MAX));
+                    rank += 1;
+                    if rank <= MAX_KEPT_DIMS {
+                        dims.push(usize::try_from(dim).unwrap_or(usize::MAX));
+                    }
                 }
-                Ok(ElementCount(count))
+                if rank > MAX_KEPT_DIMS {
+                    dims = vec![count.and_then(|c| usize::try_from(c).ok()).unwrap_or(usize::MAX)];
+                }
+                Ok(Shape { elements: count, dims })
             }
         }
         d.deserialize_seq(V)

@@ -307,10 +307,21 @@ mod tests {
         let b = Bundle {
             snapshot_note: "s\n".into(),
             checkpoint_note: "c\n".into(),
-            leaves: (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect(),
+            leaves: (0..300u32)
+                .map(|i| {
+                    let mut leaf = vec![0u8; MIN_LEAF_BYTES];
+                    leaf[..4].copy_from_slice(&i.to_be_bytes());
+                    leaf
+                })
+                .collect(),
         };
         let bytes = b.to_bytes().unwrap();
         assert_eq!(Bundle::from_bytes(&bytes).unwrap(), b);
+        // A leaf shorter than any signed entry is refused, naming it.
+        let mut short = b.clone();
+        short.leaves[7].truncate(MIN_LEAF_BYTES - 1);
+        let err = Bundle::from_bytes(&short.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("entry 7 is 71 bytes"), "{err}");
         assert!(Bundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert!(b.get("v1/entries/0").unwrap().is_some());
         assert!(b.get("v1/entries/1.p/44").unwrap().is_some());
