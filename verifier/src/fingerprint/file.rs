@@ -57,7 +57,7 @@ pub enum FingerprintFileError {
         /// The version found.
         found: u64,
     },
-    /// More tensors than [`MAX_TENSORS`].
+    /// More tensors than the limit (65,536; spec/fingerprint.md).
     #[error("fingerprint lists {found} tensors, over the limit of {limit}")]
     TooManyTensors {
         /// How many.
