@@ -204,7 +204,9 @@ fn f4_sign_refuses_a_manifest_over_the_decoding_limits() {
     run.code(1)
         .stderr_has("more.safetensors")
         .stderr_has("more than 888000 tensors");
-    within(usage, BOUND_256_MIB, 60, "F4 parse");
+    // The 52 MB header is mapped and copied (the bytes hashed are the bytes parsed), and
+    // up to 888,000 tensors are held before the limit trips: 218-280 MiB measured.
+    within(usage, 384 * MIB, 60, "F4 parse");
 }
 
 /// F5: a 16.8 MB bundle claiming 2^24 empty entries is refused before any entry is
