@@ -87,6 +87,24 @@ impl Bundle {
 
     /// The deterministic CBOR encoding.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        // What a reader refuses is never written (found by the bundle fuzz target).
+        let malformed = |problem: String| BundleError::Malformed { problem };
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            if !(MIN_LEAF_BYTES..=MAX_SIGNED_ENTRY_BYTES).contains(&leaf.len()) {
+                return Err(malformed(format!(
+                    "entry {i} is {} bytes; a signed entry is {MIN_LEAF_BYTES} to {MAX_SIGNED_ENTRY_BYTES} bytes",
+                    leaf.len()
+                )));
+            }
+        }
+        for (what, note) in [("snapshot", &self.snapshot_note), ("checkpoint", &self.checkpoint_note)] {
+            if note.len() > MAX_NOTE_SIZE {
+                return Err(malformed(format!(
+                    "the {what} note is {} bytes, over the limit of {MAX_NOTE_SIZE}",
+                    note.len()
+                )));
+            }
+        }
         // Keys in canonical order: "v", "entries", "snapshot", "checkpoint".
         let size: usize = self.leaves.iter().map(|l| l.len() + 3).sum();
         let mut w = Writer::with_capacity(size + self.snapshot_note.len() + self.checkpoint_note.len() + 64);
@@ -320,7 +338,7 @@ mod tests {
         // A leaf shorter than any signed entry is refused, naming it.
         let mut short = b.clone();
         short.leaves[7].truncate(MIN_LEAF_BYTES - 1);
-        let err = Bundle::from_bytes(&short.to_bytes().unwrap()).unwrap_err().to_string();
+        let err = short.to_bytes().unwrap_err().to_string();
         assert!(err.contains("entry 7 is 71 bytes"), "{err}");
         assert!(Bundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert!(b.get("v1/entries/0").unwrap().is_some());
