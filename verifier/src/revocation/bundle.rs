@@ -63,6 +63,18 @@ pub enum BundleError {
     State(#[from] RevocationError),
 }
 
+/// The one rule for a bundle leaf's size, applied when writing and when reading.
+fn check_leaf_len(index: u64, len: usize) -> Result<(), BundleError> {
+    if (MIN_LEAF_BYTES..=MAX_SIGNED_ENTRY_BYTES).contains(&len) {
+        return Ok(());
+    }
+    Err(BundleError::Malformed {
+        problem: format!(
+            "entry {index} is {len} bytes; a signed entry is {MIN_LEAF_BYTES} to {MAX_SIGNED_ENTRY_BYTES} bytes"
+        ),
+    })
+}
+
 /// A decoded (not yet verified) bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -90,12 +102,7 @@ impl Bundle {
         // What a reader refuses is never written (found by the bundle fuzz target).
         let malformed = |problem: String| BundleError::Malformed { problem };
         for (i, leaf) in self.leaves.iter().enumerate() {
-            if !(MIN_LEAF_BYTES..=MAX_SIGNED_ENTRY_BYTES).contains(&leaf.len()) {
-                return Err(malformed(format!(
-                    "entry {i} is {} bytes; a signed entry is {MIN_LEAF_BYTES} to {MAX_SIGNED_ENTRY_BYTES} bytes",
-                    leaf.len()
-                )));
-            }
+            check_leaf_len(i as u64, leaf.len())?;
         }
         for (what, note) in [("snapshot", &self.snapshot_note), ("checkpoint", &self.checkpoint_note)] {
             if note.len() > MAX_NOTE_SIZE {
@@ -193,15 +200,9 @@ impl Bundle {
                     let mut out = Vec::with_capacity(count as usize);
                     for i in 0..count {
                         match r.next().map_err(cbor)? {
-                            Item::Bytes(leaf) if (MIN_LEAF_BYTES..=MAX_SIGNED_ENTRY_BYTES).contains(&leaf.len()) => {
-                                out.push(leaf.to_vec())
-                            }
                             Item::Bytes(leaf) => {
-                                return Err(malformed(format!(
-                                    "entry {i} is {} bytes; a signed entry is {MIN_LEAF_BYTES} to \
-                                     {MAX_SIGNED_ENTRY_BYTES} bytes",
-                                    leaf.len()
-                                )))
+                                check_leaf_len(i, leaf.len())?;
+                                out.push(leaf.to_vec())
                             }
                             other => {
                                 return Err(malformed(format!(
