@@ -57,6 +57,9 @@ impl SignatureEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureFile {
     manifest_bytes: Vec<u8>,
+    /// The digest of `manifest_bytes`, computed once: every signature check and every
+    /// report needs it, and a 64 MiB manifest takes milliseconds to hash.
+    manifest_digest: Digest,
     signatures: Vec<SignatureEntry>,
 }
 
@@ -110,6 +113,7 @@ impl SignatureFile {
     /// A signature file with no signature yet (not writable until one is added).
     pub fn unsigned(manifest_bytes: Vec<u8>) -> Self {
         SignatureFile {
+            manifest_digest: Manifest::digest_of_bytes(&manifest_bytes),
             manifest_bytes,
             signatures: Vec::new(),
         }
@@ -129,7 +133,7 @@ impl SignatureFile {
 
     /// The manifest digest of those bytes.
     pub fn manifest_digest(&self) -> Digest {
-        Manifest::digest_of_bytes(&self.manifest_bytes)
+        self.manifest_digest
     }
 
     /// Decodes the manifest. Callers that trust nothing yet should check signatures first
@@ -178,10 +182,7 @@ impl SignatureFile {
     /// opaque bytes until a signature over them has been accepted.
     pub fn from_bytes(input: &[u8]) -> Result<Self, SignatureFileError> {
         let (range, signatures) = Self::parse(input)?;
-        Ok(SignatureFile {
-            manifest_bytes: input[range].to_vec(),
-            signatures,
-        })
+        Ok(SignatureFile::unsigned(input[range].to_vec()).with_signatures(signatures))
     }
 
     /// [`Self::from_bytes`] on a buffer it takes over: the manifest bytes are moved to
@@ -192,10 +193,12 @@ impl SignatureFile {
         input.copy_within(range, 0);
         input.truncate(len);
         input.shrink_to_fit();
-        Ok(SignatureFile {
-            manifest_bytes: input,
-            signatures,
-        })
+        Ok(SignatureFile::unsigned(input).with_signatures(signatures))
+    }
+
+    fn with_signatures(mut self, signatures: Vec<SignatureEntry>) -> Self {
+        self.signatures = signatures;
+        self
     }
 
     /// The manifest's position in `input`, and the signatures.
