@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use weightseal_verifier::revocation::bundle::Bundle;
+use weightseal_verifier::revocation::entry::{Entry, SignedEntry};
+use weightseal_verifier::revocation::note::NoteSignerKey;
+use weightseal_verifier::revocation::state::RevocationState;
+use weightseal_verifier::revocation::testing::Publisher;
 use weightseal_verifier::walk::IgnoreRules;
+use weightseal_verifier::PublicKey;
 
 fn regressions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions")
@@ -58,7 +64,66 @@ fn replay_ignore_rules(name: String, data: Vec<u8>) {
     });
 }
 
-const REPLAYED: &[&str] = &["ignore_rules"];
+/// The `bundle` harness (fuzz/fuzz_targets/bundle.rs): first byte even, the rest is a
+/// bundle file; odd, the rest is a list of length-prefixed leaves (those that decode as
+/// entries are signed by the hub key) that a test log publishes, and the bundle the
+/// harness encodes from them must decode again.
+fn replay_bundle(name: String, data: Vec<u8>) {
+    within_fuzz_timeout(format!("bundle/{name}"), move || {
+        let key = |seed: u8| ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let log_key = NoteSignerKey::new("weightseal-revocations", key(0x0f)).unwrap();
+        let Some((mode, rest)) = data.split_first() else { return };
+        let bundle = if mode % 2 == 0 {
+            match Bundle::from_bytes(rest) {
+                Ok(b) => b,
+                Err(_) => return,
+            }
+        } else {
+            let hub = key(0x01);
+            let mut log = Publisher::new(log_key.clone());
+            let mut rest = rest;
+            for _ in 0..64 {
+                let (len, tail) = match rest {
+                    [a, b, tail @ ..] => (usize::from(u16::from_le_bytes([*a, *b])), tail),
+                    _ => break,
+                };
+                let (part, tail) = tail.split_at(len.min(tail.len()));
+                rest = tail;
+                if part.is_empty() {
+                    break;
+                }
+                let leaf = match Entry::from_bytes(part) {
+                    Ok(e) => {
+                        let e = Entry {
+                            issuer: PublicKey::from_verifying_key(hub.verifying_key()),
+                            ..e
+                        };
+                        SignedEntry::sign(&e, &hub).map_or_else(|_| part.to_vec(), SignedEntry::into_bytes)
+                    }
+                    Err(_) => part.to_vec(),
+                };
+                log.append_raw(leaf);
+            }
+            const NOW: u64 = 1_750_000_120;
+            let (Ok(snapshot_note), Ok(checkpoint_note)) = (log.snapshot_note(NOW - 60), log.checkpoint_note()) else {
+                return;
+            };
+            let bundle = Bundle {
+                snapshot_note,
+                checkpoint_note,
+                leaves: log.leaves.clone(),
+            };
+            let Ok(bytes) = bundle.to_bytes() else { return };
+            Bundle::from_bytes(&bytes).expect("a bundle we encode decodes")
+        };
+        let mut state = RevocationState::in_memory(vec![log_key.verifier_key()]);
+        if state.import_bundle(&bundle, 1_750_000_120).is_ok() {
+            assert_eq!(state.size(), bundle.leaves.len() as u64);
+        }
+    });
+}
+
+const REPLAYED: &[&str] = &["bundle", "ignore_rules"];
 
 #[test]
 fn every_regression_folder_has_a_replay() {
@@ -86,5 +151,17 @@ fn ignore_rules_regressions_finish_in_time() {
     assert!(!all.is_empty());
     for (name, data) in all {
         replay_ignore_rules(name, data);
+    }
+}
+
+// Found by the bundle target in a CI rehearsal (issue 10): a leaf of one byte (not an
+// entry) went into a bundle that `to_bytes` wrote and `from_bytes` then refused (leaves
+// are 72 bytes to 8 KiB). `to_bytes` now refuses what `from_bytes` refuses.
+#[test]
+fn bundle_regressions_round_trip() {
+    let all = inputs("bundle");
+    assert!(!all.is_empty());
+    for (name, data) in all {
+        replay_bundle(name, data);
     }
 }
