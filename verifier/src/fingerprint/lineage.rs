@@ -10,7 +10,12 @@
 //! carries the fork's own change: the pooled cosine between the suspect's change from the
 //! base and the fork's change from the base, over every sampled value of every tensor the
 //! fork changed. A sibling's change is independent of the fork's and scores near zero; a
-//! cast, quantization or further training adds noise but keeps the fork's change.
+//! cast or further training adds noise but keeps the fork's change. Q4_0 noise can bury a
+//! low-rank fork's change, so a Q4_0 or Q8_0 suspect is also compared with the base and
+//! the fork re-quantized to its type, block by block, bit for bit.
+//!
+//! Many lineage entries are checked at once through `ForkIndex`, which matches each
+//! distinct base once and passes over unrelated bases on short tensor sketches.
 //!
 //! Tensors are matched by content (shape, then the best correlation), never by name;
 //! a tensor whose rows are all sampled is also matched under a permutation of its rows.
