@@ -294,6 +294,10 @@ def main():
             "cast-f16-bf16": lambda: save_st(os.path.join(fd, "cast-f16-bf16"), cast_chain(fork)),
             "gguf-q8_0": lambda: save_gguf(os.path.join(fd, "gguf-q8_0"), fork, gguf.GGMLQuantizationType.Q8_0),
             "gguf-q4_0": lambda: save_gguf(os.path.join(fd, "gguf-q4_0"), fork, gguf.GGMLQuantizationType.Q4_0),
+            # llama.cpp's usual path: convert to an F16 GGUF, then quantize that.
+            "gguf-q4_0-from-f16": lambda: save_gguf(os.path.join(fd, "gguf-q4_0-from-f16"), {
+                k: v.astype(np.float16).astype(np.float32) for k, v in fork.items()},
+                gguf.GGMLQuantizationType.Q4_0),
             "gguf-f16": lambda: save_gguf(os.path.join(fd, "gguf-f16"), fork, gguf.GGMLQuantizationType.F16),
             "resharded-renamed": lambda: save_st(os.path.join(fd, "resharded-renamed"), fork, shards=3,
                                                  rename=lambda k: "model.layers.0." + k),
@@ -303,30 +307,38 @@ def main():
                 for k, v in fork.items()}),
         }
         # Further training on the fork's own kind of data, until its change from the fork
-        # is as large as the fork's own change from the base.
-        steps = args.fork_steps
+        # is at least the fork's own change from the base. The search starts at one step:
+        # a LoRA fork changes about 20 times less than a full fine-tune, and starting at
+        # fork_steps would train it 8 to 20 times its own change, not once.
+        steps = 1
         while True:
             more, _ = train(fork, tok, lo, hi, steps, 7000 + f)
             if delta_norm(more, fork) >= own or steps >= 16 * args.fork_steps:
                 break
             steps *= 2
+        further = delta_norm(more, fork) / own
         tr["trained-further-1x"] = lambda: save_st(os.path.join(fd, "trained-further-1x"), more)
         for name, make in tr.items():
             make()
-            add(os.path.join(fd, name), "descendant", fork=f, transformation=name)
+            extra = {"amount": further} if name == "trained-further-1x" else {}
+            add(os.path.join(fd, name), "descendant", fork=f, transformation=name, **extra)
         print(f"fork {f}: {'lora' if lora else 'full'}, change {own:.3f}, loss {l:.3f}", flush=True)
         if f < args.limit_forks:
-            # Limit series.
+            # Limit series: further training in doubling step counts (1, 2, 4, … up to 16
+            # times fork_steps), each point the amount of change relative to the fork's own.
             cur = fork
             total = 0
-            for k in range(1, 5):
-                nsteps = args.fork_steps * (2 ** (k - 1))
-                cur, _ = train(cur, tok, lo, hi, nsteps - total if k > 1 else nsteps, 9000 + 10 * f + k)
+            nsteps = 1
+            k = 0
+            while nsteps <= 16 * args.fork_steps:
+                k += 1
+                cur, _ = train(cur, tok, lo, hi, nsteps - total, 9000 + 10 * f + k)
                 total = nsteps
                 d = os.path.join(fd, f"limit-train-{k}")
                 save_st(d, cur)
                 add(d, "limit", fork=f, series="further training",
                     amount=delta_norm(cur, fork) / own)
+                nsteps *= 2
             for frac in (0.1, 0.3, 0.5, 0.7, 0.9):
                 d = os.path.join(fd, f"limit-prune-{int(frac * 100)}")
                 save_st(d, prune(fork, frac))

@@ -6,6 +6,7 @@
 //! cargo run --release -p weightseal-e2e --bin bench -- scale [--runs 5] [--json]
 //! cargo run --release -p weightseal-e2e --bin bench -- lineage-calibrate --corpus DIR
 //! cargo run --release -p weightseal-e2e --bin bench -- fingerprint-cost [--size-gib 2] [--entries 1000]
+//! cargo run --release -p weightseal-e2e --bin bench -- lineage-batch [--entries 1000] [--tensors 64]
 //! ```
 //!
 //! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
@@ -78,6 +79,9 @@ enum Command {
     /// Fingerprint cost against `b3sum` on a generated model, and a check against 1,000
     /// lineage entries.
     FingerprintCost(lineage::CostArgs),
+    /// One suspect against 1,000 lineage entries through the batch index, on generated
+    /// fingerprints.
+    LineageBatch(lineage::BatchArgs),
     /// (internal) Sign through the library, as `weightseal sign` would.
     #[command(hide = true)]
     LibSign {
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
         Command::Scale(args) => scale::run(&args),
         Command::LineageCalibrate(args) => lineage::calibrate(&args),
         Command::FingerprintCost(args) => lineage::cost(&args),
+        Command::LineageBatch(args) => lineage::batch(&args),
         Command::LibSign { model, key, signature } => lib_sign(&model, &key, &signature),
         Command::LibVerify {
             model,

@@ -170,6 +170,95 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// f32 to IEEE binary16 bits, rounding to nearest even (as ggml's `GGML_FP32_TO_FP16` and
+/// numpy's `astype(float16)` do); overflow gives infinity, NaN stays NaN.
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x007f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x0200 } else { 0 };
+    }
+    let e = exp - 112; // the f16 exponent field: rebias from 127 to 15
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    let round = |q: u32, rem: u32, half: u32| -> u32 {
+        if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    if e <= 0 {
+        // An f16 subnormal (or zero): value = q × 2^-24 with q = M × 2^(exp − 126).
+        let shift = (126 - exp) as u32;
+        if shift > 24 {
+            return sign; // below half the smallest subnormal
+        }
+        let m = man | 0x0080_0000;
+        let q = round(m >> shift, m & ((1 << shift) - 1), 1 << (shift - 1));
+        return sign | q as u16; // q = 0x400 is the smallest normal, as encoded
+    }
+    // A carry out of the mantissa moves into the exponent, up to infinity, as it should.
+    let h = round(((e as u32) << 10) | (man >> 13), man & 0x1fff, 0x1000);
+    sign | h as u16
+}
+
+/// Quantizes one block of 32 values to `ty` the way ggml's reference quantizer
+/// (`quantize_row_q4_0_ref`, `quantize_row_q8_0_ref`, which `llama-quantize` uses without an
+/// importance matrix and the `gguf` Python package reproduces) does, and decodes it again:
+/// what a model quantized to `ty` holds for these values. `None` for a type without a
+/// reference quantizer here (every type but Q4_0 and Q8_0) or a block with a non-finite
+/// value.
+pub fn quantize_round_trip(ty: ElementType, x: &[f32; 32]) -> Option<[f32; 32]> {
+    if x.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut out = [0f32; 32];
+    match ty {
+        ElementType::Q4_0 => {
+            // The value of largest magnitude (the first, on ties) sets the scale.
+            let (mut amax, mut max) = (0f32, 0f32);
+            for &v in x {
+                if amax < v.abs() {
+                    amax = v.abs();
+                    max = v;
+                }
+            }
+            let d = max / -8.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let dh = f16_to_f32(f32_to_f16(d));
+            for (o, &v) in out.iter_mut().zip(x) {
+                // C's (int8_t) conversion truncates toward zero, as `as` does; the value
+                // lies in 0.5..16.5.
+                let q = ((v * id + 8.5) as i32).clamp(0, 15);
+                *o = (q - 8) as f32 * dh;
+            }
+        }
+        ElementType::Q8_0 => {
+            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let dh = f16_to_f32(f32_to_f16(d));
+            for (o, &v) in out.iter_mut().zip(x) {
+                // roundf (halves away from zero) without a libm call, exactly: the
+                // integer part, plus one where the fraction is at least a half. Every
+                // step is exact in f32, as in the gguf package's np_roundf.
+                let y = v * id;
+                let a = y.abs();
+                let whole = a as i32;
+                let q = whole + (2.0 * (a - whole as f32)) as i32;
+                let q = if y < 0.0 { -q } else { q };
+                *o = q as f32 * dh;
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
 fn f8_to_f32(b: u8, exp_bits: u32, man_bits: u32, ieee_special: bool) -> f32 {
     let sign = if b & 0x80 != 0 { -1.0f32 } else { 1.0 };
     let exp = (u32::from(b) >> man_bits) & ((1 << exp_bits) - 1);
@@ -433,6 +522,56 @@ mod tests {
         assert!(f16_to_f32(0x7c00).is_infinite());
         assert!(f16_to_f32(0x7e00).is_nan());
         assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn f16_encoding_round_trips_and_rounds_to_even() {
+        for h in 0..=u16::MAX {
+            let v = f16_to_f32(h);
+            if v.is_nan() {
+                assert!(f16_to_f32(f32_to_f16(v)).is_nan());
+            } else {
+                assert_eq!(f32_to_f16(v), h, "{h:#06x}");
+            }
+        }
+        // Halfway between 1.0 and the next f16 rounds to the even one (1.0); just above, up.
+        assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11)), 0x3c00);
+        assert_eq!(f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00);
+        assert_eq!(f32_to_f16(65519.0), 0x7bff);
+        assert_eq!(f32_to_f16(2f32.powi(-25)), 0x0000);
+        assert_eq!(f32_to_f16(2f32.powi(-25) * 1.5), 0x0001);
+    }
+
+    #[test]
+    fn quantize_round_trip_matches_ggml_reference_blocks() {
+        // The decoded block is ((q − 8) × d) for Q4_0 and (q × d) for Q8_0 with d the f16
+        // scale; encode by hand what the reference quantizer stores and compare.
+        let x: [f32; 32] = std::array::from_fn(|i| ((i as f32) - 13.3) * 0.01);
+        let q4 = quantize_round_trip(ElementType::Q4_0, &x).unwrap();
+        // The value of largest magnitude is x[31] (positive), so d is negative and x[31]
+        // maps to q = 0, (0 − 8) × d.
+        let d = x[31] / -8.0;
+        let dh = f16_to_f32(f32_to_f16(d));
+        assert_eq!(q4[31], -8.0 * dh);
+        let mut bytes = vec![0u8; 18];
+        bytes[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+        let q = |v: f32| ((v * (1.0 / d) + 8.5).trunc() as u8).min(15);
+        for j in 0..16 {
+            bytes[2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+        }
+        let mut decoded = Vec::new();
+        decode(ElementType::Q4_0, &bytes, &mut decoded);
+        assert_eq!(decoded, q4.to_vec());
+        let q8 = quantize_round_trip(ElementType::Q8_0, &x).unwrap();
+        let d8 = f16_to_f32(f32_to_f16(x[31] / 127.0));
+        assert_eq!(q8[31], 127.0 * d8);
+        assert!(q8.iter().zip(&x).all(|(q, v)| (q - v).abs() <= d8));
+        // No reference quantizer, or a non-finite value: no answer.
+        assert!(quantize_round_trip(ElementType::Q4K, &x).is_none());
+        let mut bad = x;
+        bad[3] = f32::NAN;
+        assert!(quantize_round_trip(ElementType::Q4_0, &bad).is_none());
     }
 
     #[test]
