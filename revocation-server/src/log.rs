@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::witness::{WitnessAnswer, WitnessEndpoint};
 use crate::store::{CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput, SnapshotRecord, Store, StoreError};
+use crate::witness::{WitnessAnswer, WitnessEndpoint};
 use axum::body::Bytes;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha256};
@@ -304,6 +304,15 @@ impl Log {
         *self.witnesses.lock().await = witnesses.into_iter().map(|w| (w, 0)).collect();
     }
 
+    /// [`Log::witness_now`] after an append or a re-signing: the entries are committed
+    /// whatever the witnesses (or storing their cosignatures) do, so a failure here is logged,
+    /// never reported as a failed append.
+    async fn witness_logged(&self) {
+        if let Err(e) = self.witness_now().await {
+            tracing::error!(error = %e, "cannot add the witnesses' cosignatures to the checkpoint");
+        }
+    }
+
     /// Submits the published checkpoint to every configured witness (C2SP tlog-witness, all
     /// at once, each with the consistency proof from the size it holds), and publishes and
     /// stores the checkpoint with the cosignatures that verify. A witness that fails is
@@ -330,7 +339,11 @@ impl Log {
                 // At most one retry: after a 409 we know the size the witness holds.
                 for _ in 0..2 {
                     let Some(proof) = proof_from(old) else {
-                        return (i, old, WitnessAnswer::Failed(format!("it holds size {old}, past ours ({size})")));
+                        return (
+                            i,
+                            old,
+                            WitnessAnswer::Failed(format!("it holds size {old}, past ours ({size})")),
+                        );
                     };
                     match crate::witness::submit(&endpoint, old, &proof, &note) {
                         WitnessAnswer::Holds(n) if n != old => old = n,
@@ -367,7 +380,9 @@ impl Log {
         if !report.cosigned_by.is_empty() {
             let mut record = published.record.clone();
             record.checkpoint = format!("{note}{}", lines.concat());
-            self.store.set_checkpoint(record.version, record.checkpoint.clone()).await?;
+            self.store
+                .set_checkpoint(record.version, record.checkpoint.clone())
+                .await?;
             self.set_published(&record)?;
         }
         Ok(report)
@@ -598,7 +613,7 @@ impl Log {
         let outcome = self.seal_locked(entries).await?;
         if matches!(outcome, CommitOutcome::Sealed { .. }) {
             // Still under the write lock, so no newer checkpoint can be published meanwhile.
-            self.witness_now().await?;
+            self.witness_logged().await;
         }
         match outcome {
             CommitOutcome::Duplicate { index } => Ok(Appended::Duplicate { index }),
@@ -622,7 +637,7 @@ impl Log {
     pub async fn resign(&self) -> Result<Arc<Published>, LogError> {
         let _guard = self.write.lock().await;
         self.seal_locked(Vec::new()).await?;
-        self.witness_now().await?;
+        self.witness_logged().await;
         Ok(self.published())
     }
 

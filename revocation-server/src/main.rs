@@ -231,7 +231,10 @@ async fn serve(
     let log = open_log(&key, &origin, &database, snapshot_ttl, true).await?;
     if !witnesses.is_empty() {
         log.set_witnesses(witnesses).await;
-        let report = log.witness_now().await.context("cannot submit the checkpoint to the witnesses")?;
+        let report = log
+            .witness_now()
+            .await
+            .context("cannot submit the checkpoint to the witnesses")?;
         tracing::info!(cosigned_by = ?report.cosigned_by, failed = report.failed.len(), "checkpoint witnessed");
     }
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -300,7 +303,13 @@ async fn serve(
     Ok(())
 }
 
-async fn run_witness(listen: String, key: PathBuf, name: String, logs: Vec<String>, state: PathBuf) -> anyhow::Result<()> {
+async fn run_witness(
+    listen: String,
+    key: PathBuf,
+    name: String,
+    logs: Vec<String>,
+    state: PathBuf,
+) -> anyhow::Result<()> {
     let signing = weightseal_server::keys::read_log_key(&key).map_err(anyhow::Error::msg)?;
     let signer = WitnessSigner::new(&name, signing).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let logs = logs

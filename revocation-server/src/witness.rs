@@ -95,7 +95,11 @@ impl IntoResponse for Refusal {
                 .into_response(),
             Refusal::Internal(detail) => {
                 tracing::error!(error = %detail, "witness state failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the witness log\n").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the witness log\n",
+                )
+                    .into_response()
             }
             other => (other.status(), format!("{other}\n")).into_response(),
         }
@@ -129,7 +133,9 @@ pub fn parse_request(body: &[u8]) -> Result<(u64, Vec<Hash>, &str), Refusal> {
         .ok_or_else(|| bad("the first line must be `old <size>` in canonical decimal"))?;
     let mut proof = Vec::new();
     loop {
-        let (line, tail) = rest.split_once('\n').ok_or_else(|| bad("no blank line before the checkpoint"))?;
+        let (line, tail) = rest
+            .split_once('\n')
+            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
         rest = tail;
         if line.is_empty() {
             break;
@@ -137,9 +143,7 @@ pub fn parse_request(body: &[u8]) -> Result<(u64, Vec<Hash>, &str), Refusal> {
         if proof.len() == MAX_PROOF_LINES {
             return Err(bad("more than 63 consistency proof lines"));
         }
-        let raw = BASE64
-            .decode(line)
-            .map_err(|_| bad("a proof line is not base64"))?;
+        let raw = BASE64.decode(line).map_err(|_| bad("a proof line is not base64"))?;
         proof.push(Hash::try_from(raw.as_slice()).map_err(|_| bad("a proof line is not a 32-byte hash"))?);
     }
     Ok((old, proof, rest))
@@ -210,7 +214,10 @@ impl Witness {
         let (old, proof, note) = parse_request(body)?;
         // The origin is the first line of the body; only its keys can open the note.
         let origin = note.split('\n').next().unwrap_or_default();
-        let keys = self.logs.get(origin).ok_or_else(|| Refusal::UnknownLog(origin.to_owned()))?;
+        let keys = self
+            .logs
+            .get(origin)
+            .ok_or_else(|| Refusal::UnknownLog(origin.to_owned()))?;
         let checkpoint = open_checkpoint(note.as_bytes(), keys).map_err(|e| match e {
             SnapshotError::Note {
                 source: source @ (NoteError::NoVerifiedSignature { .. } | NoteError::InvalidSignature { .. }),
@@ -270,9 +277,11 @@ impl Witness {
             return Ok(None);
         };
         let db = self.db.lock().map_err(|_| internal("state lock poisoned"))?;
-        db.query_row("SELECT checkpoint FROM logs WHERE origin = ?1", params![origin], |r| r.get(0))
-            .optional()
-            .map_err(internal)
+        db.query_row("SELECT checkpoint FROM logs WHERE origin = ?1", params![origin], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(internal)
     }
 }
 
@@ -336,12 +345,7 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
 
 async fn latest(State(witness): State<Arc<Witness>>, UrlPath(origin_hash): UrlPath<String>) -> Response {
     match tokio::task::spawn_blocking(move || witness.latest(&origin_hash)).await {
-        Ok(Ok(Some(note))) => (
-            StatusCode::OK,
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            note,
-        )
-            .into_response(),
+        Ok(Ok(Some(note))) => (StatusCode::OK, [(CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response(),
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no checkpoint cosigned for this log\n").into_response(),
         Ok(Err(refusal)) => refusal.into_response(),
         Err(e) => internal(e).into_response(),
@@ -424,11 +428,14 @@ pub fn submit(endpoint: &WitnessEndpoint, old: u64, proof: &[Hash], checkpoint_n
                 || WitnessAnswer::Failed("the answer holds no valid cosignature by the configured key".into()),
                 WitnessAnswer::Cosigned,
             ),
-        409 => text
-            .trim_end_matches('\n')
-            .parse::<u64>()
-            .map_or_else(|_| WitnessAnswer::Failed("409 without a size".into()), WitnessAnswer::Holds),
-        other => WitnessAnswer::Failed(format!("HTTP {other}: {}", text.trim_end().chars().take(200).collect::<String>())),
+        409 => text.trim_end_matches('\n').parse::<u64>().map_or_else(
+            |_| WitnessAnswer::Failed("409 without a size".into()),
+            WitnessAnswer::Holds,
+        ),
+        other => WitnessAnswer::Failed(format!(
+            "HTTP {other}: {}",
+            text.trim_end().chars().take(200).collect::<String>()
+        )),
     }
 }
 
@@ -441,7 +448,10 @@ mod tests {
     fn requests_round_trip_and_malformed_ones_are_refused() {
         let body = encode_request(7, &[[1; 32], [2; 32]], "o\n9\nroot\n\n— o sig\n");
         let (old, proof, note) = parse_request(&body).unwrap();
-        assert_eq!((old, proof, note), (7, vec![[1; 32], [2; 32]], "o\n9\nroot\n\n— o sig\n"));
+        assert_eq!(
+            (old, proof, note),
+            (7, vec![[1; 32], [2; 32]], "o\n9\nroot\n\n— o sig\n")
+        );
         for bad in [
             &b"old 07\n\nx"[..],
             b"old -1\n\nx",

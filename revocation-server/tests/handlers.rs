@@ -113,8 +113,14 @@ async fn every_endpoint(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tile_entries(&body, 0, 10), leaves[..10]);
     assert_eq!(call(&router, get("/tile/entries/001")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&router, get("/tile/entries/001.p/5")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(headers_of(&router, "/tile/entries/000").await["content-type"], "application/octet-stream");
+    assert_eq!(
+        call(&router, get("/tile/entries/001.p/5")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        headers_of(&router, "/tile/entries/000").await["content-type"],
+        "application/octet-stream"
+    );
 
     // Hash tiles (tlog-tiles): leaf hashes at level 0, roots of 256-leaf subtrees at level 1.
     let (status, headers, body) = call(&router, get("/tile/0/000")).await;

@@ -68,7 +68,11 @@ fn check(binary: &Path, log: &str, key: &str, index: Option<u64>) -> Result<Stri
         cmd.args(["-index", &i.to_string()]);
     }
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if out.status.success() {
         Ok(text)
     } else {
@@ -101,7 +105,12 @@ async fn go_sumdb_tlog_reads_the_live_log_and_the_export() {
     let vkey = log.verifier_key().to_string();
     // One witness cosigns every checkpoint: the reader must take the cosigned note unchanged.
     let signer = WitnessSigner::new("witness.test/go", key(70)).unwrap();
-    let witness = Witness::open(signer.clone(), vec![log.verifier_key().clone()], &tmp.path().join("w.db")).unwrap();
+    let witness = Witness::open(
+        signer.clone(),
+        vec![log.verifier_key().clone()],
+        &tmp.path().join("w.db"),
+    )
+    .unwrap();
     let witness_url = serve(router(Arc::new(witness))).await;
     log.set_witnesses(vec![WitnessEndpoint {
         url: witness_url,
@@ -117,13 +126,19 @@ async fn go_sumdb_tlog_reads_the_live_log_and_the_export() {
         })
         .collect();
     log.append_batch(leaves).await.unwrap();
-    assert_eq!(submit(&live, hub_submission(&w, 299)).await.0, axum::http::StatusCode::CREATED);
+    assert_eq!(
+        submit(&live, hub_submission(&w, 299)).await.0,
+        axum::http::StatusCode::CREATED
+    );
     let note = String::from_utf8(log.published().checkpoint.to_vec()).unwrap();
     assert!(signer.public().cosigned(&note).unwrap().is_some(), "{note}");
 
     let url = serve(app(AppState::new(Arc::clone(&log), w.policy()))).await;
     let out = check(&binary, &url, &vkey, Some(7)).unwrap_or_else(|e| panic!("live: {e}"));
-    assert!(out.contains("size 300") && out.contains("inclusion proof of entry 7"), "{out}");
+    assert!(
+        out.contains("size 300") && out.contains("inclusion proof of entry 7"),
+        "{out}"
+    );
 
     let dir = tmp.path().join("export");
     export(&log, &dir).await.unwrap();
@@ -146,7 +161,10 @@ async fn go_sumdb_tlog_reads_the_live_log_and_the_export() {
     hashes[0] ^= 1;
     std::fs::write(&tile, &hashes).unwrap();
     assert!(check(&binary, dir.to_str().unwrap(), &vkey, None).is_err());
-    let other = weightseal_server::keys::note_signer(ORIGIN, key(71)).unwrap().verifier_key().to_string();
+    let other = weightseal_server::keys::note_signer(ORIGIN, key(71))
+        .unwrap()
+        .verifier_key()
+        .to_string();
     let err = check(&binary, &url, &other, None).unwrap_err();
     assert!(err.contains("checkpoint"), "{err}");
 }

@@ -68,7 +68,10 @@ async fn witness_refuses_what_does_not_extend_its_checkpoint_even_after_a_restar
     assert!(signer.public().cosigned(&cosigned).unwrap().is_some());
     // Old 0 again: 409 with the size it holds, as text/x.tlog.size.
     let (status, ct, body) = post_witness(&r, request(&grown, 0)).await;
-    assert_eq!((status, ct.as_str(), body.as_str()), (StatusCode::CONFLICT, "text/x.tlog.size", "5\n"));
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (StatusCode::CONFLICT, "text/x.tlog.size", "5\n")
+    );
     // The fork from the held size: its consistency proof does not verify against the held root.
     let (status, _, body) = post_witness(&r, request(&fork, 5)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -93,7 +96,11 @@ async fn witness_refuses_what_does_not_extend_its_checkpoint_even_after_a_restar
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"example.test/log"));
     let (status, _, body) = call(&r, get(&format!("/{hash}/checkpoint"))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(signer.public().cosigned(std::str::from_utf8(&body).unwrap()).unwrap().is_some());
+    assert!(signer
+        .public()
+        .cosigned(std::str::from_utf8(&body).unwrap())
+        .unwrap()
+        .is_some());
 
     // Restart: the state is the file's; the fork is still refused, at the size it held.
     drop(r);
@@ -164,7 +171,9 @@ async fn a_split_view_gets_no_quorum_and_a_lone_liar_changes_nothing() {
             vec![weightseal_server::keys::note_signer(ORIGIN, w.log_key.clone())
                 .unwrap()
                 .verifier_key()],
-            &state_dir.path().join(format!("{}.db", s.public().name().replace('/', "_"))),
+            &state_dir
+                .path()
+                .join(format!("{}.db", s.public().name().replace('/', "_"))),
         )
         .unwrap();
         let url = serve(router(Arc::new(witness))).await;
@@ -197,7 +206,9 @@ async fn a_split_view_gets_no_quorum_and_a_lone_liar_changes_nothing() {
     // The same log key shows another tree to other clients: the witnesses hold the first
     // tree, so the fork's consistency proof fails at every one of them.
     let log_b = w.log(&backend_b).await;
-    log_b.set_witnesses(honest.iter().cloned().chain([liar.clone()]).collect()).await;
+    log_b
+        .set_witnesses(honest.iter().cloned().chain([liar.clone()]).collect())
+        .await;
     append(&log_b, &w, 100..104).await;
     let report = log_b.witness_now().await.unwrap();
     assert_eq!(report.cosigned_by, vec!["liar.test/w".to_owned()], "{report:?}");
@@ -211,7 +222,11 @@ async fn a_split_view_gets_no_quorum_and_a_lone_liar_changes_nothing() {
     let with_liar =
         WitnessPolicy::new(vec![keys[0].clone(), keys[1].clone(), liar_signer.public().clone()], 2).unwrap();
     let err = sync_export(export_b.path(), &log_b, &with_liar).unwrap_err();
-    assert!(err.to_string().contains("from 1 of the trusted witnesses (liar.test/w), 2 are required"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("from 1 of the trusted witnesses (liar.test/w), 2 are required"),
+        "{err}"
+    );
     // Without witnesses configured (today's default) the fork is accepted on the log's word:
     // what the witnesses add.
     assert_eq!(sync_export(export_b.path(), &log_b, &WitnessPolicy::none()).unwrap(), 4);
@@ -232,4 +247,90 @@ async fn a_split_view_gets_no_quorum_and_a_lone_liar_changes_nothing() {
     assert_eq!(log_a.witness_now().await.unwrap().cosigned_by.len(), 3);
     export(&log_a, export_a.path()).await.unwrap();
     assert_eq!(sync_export(export_a.path(), &log_a, &two_of_three).unwrap(), 5);
+}
+
+/// Starts `weightseal-server witness`; returns the process, its address and its key line.
+fn spawn_witness(
+    key_path: &std::path::Path,
+    log_key: &str,
+    state: &std::path::Path,
+) -> (std::process::Child, String, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weightseal-server"))
+        .args([
+            "witness",
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "witness.test/process",
+            "--key",
+        ])
+        .arg(key_path)
+        .args(["--log", log_key, "--state"])
+        .arg(state)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let addr = first.trim().strip_prefix("listening on http://").unwrap().to_owned();
+    let key = second.trim().strip_prefix("witness key ").unwrap().to_owned();
+    (child, addr, key)
+}
+
+#[test]
+fn the_witness_and_serve_commands_cosign_end_to_end_and_the_witness_survives_a_restart() {
+    let w = World::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = write_key(tmp.path(), "witness.key", &key(80));
+    let log_signer = weightseal_server::keys::note_signer(ORIGIN, w.log_key.clone()).unwrap();
+    let vkey = log_signer.verifier_key().to_string();
+    let state = tmp.path().join("witness.db");
+    let (mut witness, addr, witness_key) = spawn_witness(&key_path, &vkey, &state);
+    let witness_key: WitnessKey = witness_key.parse().unwrap();
+    assert_eq!(witness_key.name(), "witness.test/process");
+
+    let db = format!("sqlite:{}", tmp.path().join("log.db").display());
+    let spec = format!("http://{addr}={witness_key}");
+    let server = Server::start(&w, &db, &["--witness", &spec]);
+    let (status, _) = http(
+        &server.addr,
+        "POST",
+        "/v1/submit",
+        Some(("application/cbor", &hub_submission(&w, 1))),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    let (status, body) = server.get("/checkpoint");
+    assert_eq!(status, 200);
+    let note = String::from_utf8(body).unwrap();
+    assert!(witness_key.cosigned(&note).unwrap().is_some(), "{note}");
+    drop(server);
+
+    // Restart the witness on its state: a fork of the size-1 log it cosigned is refused.
+    witness.kill().unwrap();
+    witness.wait().unwrap();
+    let (mut witness, addr, _) = spawn_witness(&key_path, &vkey, &state);
+    let fork = publisher(&log_signer, 9, 2);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/add-checkpoint",
+        Some(("text/plain", &request(&fork, 0))),
+    )
+    .unwrap();
+    assert_eq!((status, body.as_slice()), (409, &b"1\n"[..]));
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/add-checkpoint",
+        Some(("text/plain", &request(&fork, 1))),
+    )
+    .unwrap();
+    assert_eq!(status, 422);
+    witness.kill().unwrap();
+    witness.wait().unwrap();
 }

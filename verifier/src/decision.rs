@@ -21,10 +21,10 @@ use serde::Deserialize;
 
 use crate::keys::{KeyError, KeyId, PublicKey};
 use crate::manifest::FileEntry;
+use crate::revocation::cosignature::{CosignatureError, WitnessKey, WitnessPolicy};
 use crate::revocation::local::{
     default_state_dir, parse_log_keys, Established, LocalState, LocalStateError, RevocationSource, StatusUnknown,
 };
-use crate::revocation::cosignature::{CosignatureError, WitnessKey, WitnessPolicy};
 use crate::revocation::note::NoteVerifierKey;
 use crate::revocation::state::{Hit, Matched, SyncReport};
 use crate::scan::{scan_model, ProgressFn, ScanError, ScanOptions};

@@ -624,13 +624,21 @@ fn a_policy_requiring_two_of_three_witnesses_refuses_a_checkpoint_they_did_not_c
     from_file.open(&w.model, None).unwrap();
     in_code.open(&w.model, None).unwrap();
     // Without witness_quorum every listed witness must cosign.
-    let all = text.replace("witness_quorum = 2\n", "").replace("state = \"state\"", "state = \"state-all\"");
+    let all = text
+        .replace("witness_quorum = 2\n", "")
+        .replace("state = \"state\"", "state = \"state-all\"");
     std::fs::write(dir.join("all.toml"), all).unwrap();
     let err = refused(Policy::from_file(&dir.join("all.toml")).unwrap().open(&w.model, None));
     assert!(err.to_string().contains("3 are required"), "{err}");
     // Settings that would silently trust the log alone, or cannot be met, are refused.
     for (bad, named) in [
-        (text.replace(&format!("witnesses = [\"{}\", \"{}\", \"{}\"]\n", keys[0], keys[1], keys[2]), ""), "witness_quorum"),
+        (
+            text.replace(
+                &format!("witnesses = [\"{}\", \"{}\", \"{}\"]\n", keys[0], keys[1], keys[2]),
+                "",
+            ),
+            "witness_quorum",
+        ),
         (text.replace("witness_quorum = 2", "witness_quorum = 4"), "quorum 4"),
         (text.replace("witness_quorum = 2", "witness_quorum = 0"), "quorum 0"),
         (text.replace(&keys[1], &log_key().verifier_key().to_string()), "0x01"),

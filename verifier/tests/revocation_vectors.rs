@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
+use weightseal_verifier::revocation::cosignature::{cosigned_message, WitnessKey, WitnessPolicy, WitnessSigner};
 use weightseal_verifier::revocation::entry::{
     select_content, Action, BatchSubmission, Entry, Reason, SignedEntry, Subject,
 };
@@ -17,7 +18,6 @@ use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
 use weightseal_verifier::revocation::policy::KeyLiveness;
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
 use weightseal_verifier::revocation::testing::public;
-use weightseal_verifier::revocation::cosignature::{cosigned_message, WitnessKey, WitnessPolicy, WitnessSigner};
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, HashTileRef, TileRef};
 use weightseal_verifier::Digest;
 use weightseal_verifier::{Chunk, ChunkRole, FileEntry, FileKind};
@@ -161,7 +161,11 @@ fn generate() -> Value {
              "error": "QuorumNotMet"},
         ],
     });
-    let hash_tile = HashTileRef { level: 0, index: 0, width: 4 };
+    let hash_tile = HashTileRef {
+        level: 0,
+        index: 0,
+        width: 4,
+    };
 
     // Negative vectors.
     let good = SignedEntry::from_bytes(&leaves[0]).unwrap();
@@ -566,7 +570,11 @@ fn stored_vectors_verify_independently() {
     // The level-0 hash tile is the four leaf hashes, one after the other.
     assert_eq!(
         HashTileRef::parse_path(t["hash_tile_path"].as_str().unwrap()),
-        Some(HashTileRef { level: 0, index: 0, width: 4 })
+        Some(HashTileRef {
+            level: 0,
+            index: 0,
+            width: 4
+        })
     );
     let hashes = h(&t["hash_tile_hex"]);
     for (i, l) in leaves.iter().enumerate() {
@@ -597,11 +605,19 @@ fn cosignature_vectors_hold() {
     let names: Vec<&str> = ok.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["witness.example/w1", "witness.example/w3"]);
     assert_eq!(ok[0].1, TIME + 61);
-    assert!(c["signed_message_w1"].as_str().unwrap().starts_with("cosignature/v1\ntime 1750000061\n"));
+    assert!(c["signed_message_w1"]
+        .as_str()
+        .unwrap()
+        .starts_with("cosignature/v1\ntime 1750000061\n"));
     for n in c["negative"].as_array().unwrap() {
         let policy = WitnessPolicy::new(keys.clone(), n["quorum"].as_u64().unwrap() as usize).unwrap();
         let err = policy.check(n["note"].as_str().unwrap()).unwrap_err();
-        assert_eq!(error_name(&format!("{err:?}")), n["error"].as_str().unwrap(), "{}", n["name"]);
+        assert_eq!(
+            error_name(&format!("{err:?}")),
+            n["error"].as_str().unwrap(),
+            "{}",
+            n["name"]
+        );
     }
 }
 

@@ -234,7 +234,9 @@ impl Store for PostgresStore {
             .await
             .map_err(StoreError::backend)?;
         if changed != 1 {
-            return Err(StoreError::Corrupt(format!("no snapshot {version} to add cosignatures to")));
+            return Err(StoreError::Corrupt(format!(
+                "no snapshot {version} to add cosignatures to"
+            )));
         }
         Ok(())
     }

@@ -294,7 +294,9 @@ impl Store for SqliteStore {
         })
         .await?;
         if changed != 1 {
-            return Err(StoreError::Corrupt(format!("no snapshot {version} to add cosignatures to")));
+            return Err(StoreError::Corrupt(format!(
+                "no snapshot {version} to add cosignatures to"
+            )));
         }
         Ok(())
     }

@@ -503,7 +503,10 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(join("http://h:1/", "v1/snapshot"), "http://h:1/v1/snapshot");
-        assert_eq!(join("https://cdn/x", "tile/entries/000"), "https://cdn/x/tile/entries/000");
+        assert_eq!(
+            join("https://cdn/x", "tile/entries/000"),
+            "https://cdn/x/tile/entries/000"
+        );
         assert!(HttpSource::new("ftp://x").is_err());
     }
 

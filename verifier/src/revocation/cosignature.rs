@@ -362,12 +362,13 @@ mod tests {
     #[test]
     fn quorum_counts_distinct_valid_trusted_cosignatures() {
         let (body, note, log_key) = checkpoint();
-        let (w1, w2, w3) = (witness(2, "w1.example"), witness(3, "w2.example"), witness(4, "w3.example"));
-        let policy = WitnessPolicy::new(
-            vec![w1.public().clone(), w2.public().clone(), w3.public().clone()],
-            2,
-        )
-        .unwrap();
+        let (w1, w2, w3) = (
+            witness(2, "w1.example"),
+            witness(3, "w2.example"),
+            witness(4, "w3.example"),
+        );
+        let policy =
+            WitnessPolicy::new(vec![w1.public().clone(), w2.public().clone(), w3.public().clone()], 2).unwrap();
         // The log's signature alone: refused, naming nobody.
         let err = policy.check(&note).unwrap_err();
         assert_eq!(
@@ -381,7 +382,10 @@ mod tests {
         let one = format!("{note}{}", w1.cosign(&body, 100).unwrap());
         // The same witness twice still counts once.
         let twice = format!("{one}{}", w1.cosign(&body, 101).unwrap());
-        assert!(matches!(policy.check(&twice), Err(CosignatureError::QuorumNotMet { found: 1, .. })));
+        assert!(matches!(
+            policy.check(&twice),
+            Err(CosignatureError::QuorumNotMet { found: 1, .. })
+        ));
         let two = format!("{one}{}", w3.cosign(&body, 102).unwrap());
         let ok = policy.check(&two).unwrap();
         assert_eq!(ok, vec![("w1.example".to_owned(), 100), ("w3.example".to_owned(), 102)]);
@@ -390,11 +394,17 @@ mod tests {
         // A cosignature for another checkpoint body does not count.
         let other = body.replace("\n5\n", "\n6\n");
         let moved = format!("{one}{}", w2.cosign(&other, 103).unwrap());
-        assert!(matches!(policy.check(&moved), Err(CosignatureError::QuorumNotMet { found: 1, .. })));
+        assert!(matches!(
+            policy.check(&moved),
+            Err(CosignatureError::QuorumNotMet { found: 1, .. })
+        ));
         // A cosignature by an untrusted witness under a trusted name does not count.
         let impostor = witness(9, "w2.example");
         let forged = format!("{one}{}", impostor.cosign(&body, 104).unwrap());
-        assert!(matches!(policy.check(&forged), Err(CosignatureError::QuorumNotMet { found: 1, .. })));
+        assert!(matches!(
+            policy.check(&forged),
+            Err(CosignatureError::QuorumNotMet { found: 1, .. })
+        ));
         // A changed timestamp breaks the signature.
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -403,7 +413,10 @@ mod tests {
         let mut raw = b64.decode(blob).unwrap();
         raw[11] ^= 1;
         let tampered = format!("{one}{head} {}\n", b64.encode(raw));
-        assert!(matches!(policy.check(&tampered), Err(CosignatureError::QuorumNotMet { found: 1, .. })));
+        assert!(matches!(
+            policy.check(&tampered),
+            Err(CosignatureError::QuorumNotMet { found: 1, .. })
+        ));
         assert!(WitnessPolicy::none().check(&note).unwrap().is_empty());
     }
 

@@ -9,11 +9,11 @@ use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 
 use crate::keys::PublicKey;
+use crate::revocation::cosignature::WitnessSigner;
 use crate::revocation::entry::{Entry, EntryError, SignedEntry};
 use crate::revocation::merkle::{self, MerkleTree};
 use crate::revocation::note::{Checkpoint, NoteSignerKey};
 use crate::revocation::snapshot::{sign_checkpoint, Snapshot, SnapshotError, DEFAULT_TTL_SECS};
-use crate::revocation::cosignature::WitnessSigner;
 use crate::revocation::tile::{
     consistency_proof_path, encode_tile, hash_tiles, proof_to_hex, tiles_covering, ConsistencyProofDoc,
     CHECKPOINT_PATH, SNAPSHOT_PATH, TILE_WIDTH,

@@ -216,7 +216,13 @@ pub fn encode_tile_index(index: u64) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, g)| if i < last { format!("x{g:03}") } else { format!("{g:03}") })
+        .map(|(i, g)| {
+            if i < last {
+                format!("x{g:03}")
+            } else {
+                format!("{g:03}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -294,7 +300,10 @@ impl HashTileRef {
 
     /// The smallest tree size whose hashes this tile holds all of.
     pub fn needed_size(&self) -> Option<u64> {
-        self.index.checked_mul(TILE_WIDTH)?.checked_add(self.width)?.checked_mul(self.leaves_per_hash()?)
+        self.index
+            .checked_mul(TILE_WIDTH)?
+            .checked_add(self.width)?
+            .checked_mul(self.leaves_per_hash()?)
     }
 }
 
@@ -313,7 +322,7 @@ pub fn hash_tiles(size: u64) -> Vec<HashTileRef> {
                 width: TILE_WIDTH,
             });
         }
-        if hashes % TILE_WIDTH != 0 {
+        if !hashes.is_multiple_of(TILE_WIDTH) {
             out.push(HashTileRef {
                 level,
                 index: hashes / TILE_WIDTH,
@@ -567,7 +576,10 @@ mod tests {
         assert_eq!(encode_tile_index(999), "999");
         assert_eq!(encode_tile_index(1000), "x001/000");
         assert_eq!(encode_tile_index(u64::MAX), "x018/x446/x744/x073/x709/x551/615");
-        assert_eq!(parse_index_and_width("x018/x446/x744/x073/x709/x551/615"), Some((u64::MAX, 256)));
+        assert_eq!(
+            parse_index_and_width("x018/x446/x744/x073/x709/x551/615"),
+            Some((u64::MAX, 256))
+        );
         for bad in [
             "tile/entries/3",
             "tile/entries/0003",
@@ -596,7 +608,13 @@ mod tests {
         assert_eq!(h.path(), "tile/1/x001/000.p/5");
         assert_eq!(HashTileRef::parse_path("/tile/1/x001/000.p/5"), Some(h));
         assert_eq!(h.needed_size(), Some((256 * 1000 + 5) * 256));
-        for bad in ["tile/entries/000", "tile/01/000", "tile/64/000", "tile/0/00", "tile//000"] {
+        for bad in [
+            "tile/entries/000",
+            "tile/01/000",
+            "tile/64/000",
+            "tile/0/00",
+            "tile//000",
+        ] {
             assert_eq!(HashTileRef::parse_path(bad), None, "{bad}");
         }
     }
@@ -666,7 +684,10 @@ mod tests {
         ));
         // A length past the end, a stray byte, an entry over the limit.
         assert!(matches!(decode_tile(&[0x00, 0x05, 1], t), Err(TileError::Shape { .. })));
-        assert!(matches!(decode_tile(&[0x00, 0x01, 1, 0x00], t), Err(TileError::Shape { .. })));
+        assert!(matches!(
+            decode_tile(&[0x00, 0x01, 1, 0x00], t),
+            Err(TileError::Shape { .. })
+        ));
         assert!(matches!(decode_tile(&[0xff, 0xff], t), Err(TileError::Shape { .. })));
         let empty: Vec<Vec<u8>> = vec![];
         assert!(encode_tile(&empty).is_err());
