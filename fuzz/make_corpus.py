@@ -138,7 +138,7 @@ def main():
             "tile": "tile",
         }.get(kind)
         if target == "tile":
-            write("tile", f"negative_{i}", u64(0) + b"\x02" + part(b"v1/entries/0.p/3") + raw)
+            write("tile", f"negative_{i}", u64(0) + b"\x02" + part(b"tile/entries/000.p/3") + raw)
         elif target:
             write(target, f"negative_{i}", raw)
         elif kind == "checkpoint_note":
@@ -157,7 +157,7 @@ def main():
     size = tree["size"]
     write("tile", "vector", u64(0) + bytes([size - 1]) + part(tree["tile_path"].encode()) + tile)
     publication = cbor({"checkpoint": tree["checkpoint_note"], "snapshot": tree["snapshot_note"]})
-    write("tile", "publication", u64(0) + b"\xff" + part(b"v1/entries/1/2") + publication)
+    write("tile", "publication", u64(0) + b"\xff" + part(b"tile/entries/x001/002") + publication)
 
     # Proofs: consistency 2 -> 4 of the vectors (the harness's tree is its own, so the
     # check fails past parsing; the parse and the arithmetic are what is fuzzed).
@@ -243,7 +243,8 @@ def main():
     )
 
     # Server GETs.
-    for path in ("v1/checkpoint", "v1/snapshot", "v1/publication", "v1/entries/0.p/4", "v1/entries/1",
+    for path in ("checkpoint", "v1/snapshot", "v1/publication", "tile/entries/000.p/4", "tile/entries/001",
+                 "tile/0/000.p/4", "tile/1/000.p/1",
                  "v1/proof/consistency/0/0", "v1/proof/inclusion/1/0", "v1/health", "metrics"):
         write("server_request", "get_" + re.sub(r"[^a-z0-9]+", "_", path), b"\x01" + path.encode())
 

@@ -1,4 +1,4 @@
-//! Tiles (`v1/entries/…`), tile paths and the publication document.
+//! Entry bundles (`tile/entries/…`), tile paths and the publication document.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

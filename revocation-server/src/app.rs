@@ -15,7 +15,7 @@ use axum::{Json, Router};
 
 use crate::error::AppError;
 use crate::formats::{Policy, Refusal};
-use weightseal_verifier::revocation::tile::TileRef;
+use weightseal_verifier::revocation::tile::{HashTileRef, TileRef};
 
 use crate::log::{etag, now_unix, Appended, Log, ProofAnswer};
 use crate::metrics::Metrics;
@@ -31,6 +31,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const CBOR: &str = "application/cbor";
+/// tlog-tiles serves hash tiles and entry bundles as raw bytes.
+const OCTETS: &str = "application/octet-stream";
 const JSON: &str = "application/json";
 
 /// What every handler shares.
@@ -58,11 +60,10 @@ impl AppState {
 /// The router: every endpoint, the 1 MiB body limit, metrics and logging for every request.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/v1/checkpoint", get(checkpoint))
+        .route("/checkpoint", get(checkpoint))
         .route("/v1/snapshot", get(snapshot))
         .route("/v1/publication", get(publication))
-        .route("/v1/entries/{k}", get(get_tile))
-        .route("/v1/entries/{kp}/{w}", get(get_tile))
+        .route("/tile/{*path}", get(get_tile))
         .route("/v1/proof/consistency/{old}/{new}", get(consistency))
         .route("/v1/proof/inclusion/{size}/{index}", get(inclusion))
         .route("/v1/submit", post(submit))
@@ -240,22 +241,41 @@ async fn tile_response(state: &AppState, headers: &HeaderMap, k: u64, width: u64
     match tile {
         Some(tile) => {
             let tag = etag(&tile);
-            Ok(cached(headers, tile, &tag, IMMUTABLE, CBOR))
+            Ok(cached(headers, tile, &tag, IMMUTABLE, OCTETS))
         }
-        None => Err(AppError::not_found("no such tile in the published log")),
+        None => Err(AppError::not_found("no such entry bundle in the published log")),
     }
 }
 
-/// `GET /v1/entries/{k}` and `/v1/entries/{k}.p/{w}`: the path is parsed by the verifier's
-/// [`TileRef::parse_path`], so the server accepts exactly the paths clients ask for.
+async fn hash_tile_response(state: &AppState, headers: &HeaderMap, tile: HashTileRef) -> Result<Response, AppError> {
+    let mut bytes = state.log.hash_tile(tile)?;
+    if bytes.is_none() {
+        catch_up(state).await;
+        bytes = state.log.hash_tile(tile)?;
+    }
+    match bytes {
+        Some(bytes) => {
+            let tag = etag(&bytes);
+            Ok(cached(headers, bytes, &tag, IMMUTABLE, OCTETS))
+        }
+        None => Err(AppError::not_found("no such hash tile in the published log")),
+    }
+}
+
+/// `GET /tile/entries/<N>[.p/<w>]` (entry bundles) and `GET /tile/<L>/<N>[.p/<w>]` (hash
+/// tiles): the path is parsed by the verifier's [`TileRef::parse_path`] and
+/// [`HashTileRef::parse_path`], so the server accepts exactly the tlog-tiles paths.
 async fn get_tile(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
-    let tile = TileRef::parse_path(uri.path()).ok_or_else(|| {
-        AppError::bad_request(
-            "bad_path",
-            "a tile path is /v1/entries/{k} or /v1/entries/{k}.p/{w}: decimal numbers without leading zeros, 1 <= w <= 255",
-        )
-    })?;
-    tile_response(&state, &headers, tile.index, tile.width).await
+    if let Some(tile) = TileRef::parse_path(uri.path()) {
+        return tile_response(&state, &headers, tile.index, tile.width).await;
+    }
+    if let Some(tile) = HashTileRef::parse_path(uri.path()) {
+        return hash_tile_response(&state, &headers, tile).await;
+    }
+    Err(AppError::bad_request(
+        "bad_path",
+        "a tile path is /tile/<L>/<N>[.p/<w>] or /tile/entries/<N>[.p/<w>]: N in 3-digit groups (x001/x234/067), 1 <= w <= 255",
+    ))
 }
 
 fn proof_response(headers: &HeaderMap, answer: ProofAnswer, order: &str) -> Result<Response, AppError> {

@@ -1,9 +1,11 @@
 //! `weightseal-server export DIR`: the whole publication as static files with the live
 //! server's GET paths, so any static host or CDN can serve it.
 //!
-//! Written: `v1/entries/{k}` for every full tile, `v1/entries/{k}.p/{w}` for the partial last
-//! tile, `v1/proof/consistency/{old}/{size}` for every `old` below the size that is a multiple
-//! of 256 and for the 256 sizes just below it, then `v1/checkpoint`, `v1/snapshot` and last `v1/publication`.
+//! Written, in the C2SP tlog-tiles layout: `tile/entries/<N>` for every full entry bundle and
+//! `tile/entries/<N>.p/<w>` for the partial last one, every hash tile `tile/<L>/<N>[.p/<w>]`
+//! of the current size, `v1/proof/consistency/{old}/{size}` for every `old` below the size that
+//! is a multiple of 256 and for the 256 sizes just below it, then `checkpoint` (with the
+//! witnesses' cosignatures), `v1/snapshot` and last `v1/publication`.
 //! Every file is written to a temporary name, synced and renamed, so a host serving the folder
 //! while it is re-exported never shows a half-written file, and the snapshot (what clients
 //! read first) is replaced only once everything it points to is there.
@@ -13,7 +15,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use weightseal_verifier::revocation::tile::{
-    consistency_proof_path, tiles_covering, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
+    consistency_proof_path, hash_tiles, tiles_covering, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
 };
 
 use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};
@@ -42,7 +44,7 @@ pub struct ExportSummary {
     pub size: u64,
     /// Snapshot version.
     pub version: u64,
-    /// Every file written, as the URL path without the leading `/` (e.g. `v1/checkpoint`).
+    /// Every file written, as the URL path without the leading `/` (e.g. `checkpoint`).
     pub paths: Vec<String>,
 }
 
@@ -88,6 +90,12 @@ pub async fn export(log: &Log, dir: &Path) -> Result<ExportSummary, ExportError>
             .tile(tile.index, tile.width)
             .await?
             .ok_or_else(|| LogError::Inconsistent(format!("tile {} is missing", tile.path())))?;
+        put(tile.path(), &bytes)?;
+    }
+    for tile in hash_tiles(size) {
+        let bytes = log
+            .hash_tile(tile)?
+            .ok_or_else(|| LogError::Inconsistent(format!("hash tile {} is missing", tile.path())))?;
         put(tile.path(), &bytes)?;
     }
     for old in consistency_sizes(size) {

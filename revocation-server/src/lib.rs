@@ -7,7 +7,8 @@
 //! Every wire format comes from [`weightseal_verifier::revocation`]; this crate only stores,
 //! signs and serves. [`app()`] builds the HTTP router, [`store`] holds the two storage backends
 //! (SQLite and PostgreSQL) behind one trait, [`log`] keeps the in-memory Merkle tree and the
-//! current publication, and [`export`] writes the publication as static files.
+//! current publication, [`export`] writes the publication as static files, and [`witness`] is
+//! a C2SP tlog-witness witness and the log's client for it.
 
 pub mod app;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod store;
+pub mod witness;
 
 pub use app::{app, AppState};
 pub use log::{Log, LogOptions, Published};

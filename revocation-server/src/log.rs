@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::store::{CommitOutcome, Hash, NewEntry, SealError, SealFn, SealInput, SnapshotRecord, Store, StoreError};
+use crate::witness::{WitnessAnswer, WitnessEndpoint};
 use axum::body::Bytes;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha256};
@@ -16,7 +17,7 @@ use weightseal_verifier::revocation::note::{Checkpoint, NoteSignerKey, NoteVerif
 use weightseal_verifier::revocation::policy::{KeyLiveness, PolicyViolation};
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot};
 use weightseal_verifier::revocation::tile::{
-    encode_publication, encode_tile, proof_to_hex, ConsistencyProofDoc, InclusionProofDoc,
+    encode_publication, encode_tile, proof_to_hex, ConsistencyProofDoc, HashTileRef, InclusionProofDoc,
 };
 use weightseal_verifier::KeyId;
 
@@ -75,6 +76,8 @@ pub struct Published {
     pub publication: Bytes,
     /// Its ETag.
     pub publication_etag: String,
+    /// The stored record it was made from.
+    record: SnapshotRecord,
 }
 
 /// A strong ETag for `body`: a quoted SHA-256 prefix.
@@ -101,6 +104,7 @@ impl Published {
             checkpoint,
             snapshot_etag: etag(&snapshot),
             snapshot,
+            record: r.clone(),
         }
     }
 }
@@ -154,6 +158,35 @@ pub struct Log {
     keys: Arc<Mutex<KeyLiveness>>,
     /// What the seal step computed for `keys`, installed only once its transaction committed.
     pending_keys: Arc<Mutex<Option<KeyLiveness>>>,
+    /// The witnesses every new checkpoint is submitted to, each with the size we believe it
+    /// holds (0 until it tells us otherwise with a 409).
+    witnesses: tokio::sync::Mutex<Vec<(WitnessEndpoint, u64)>>,
+}
+
+/// What [`Log::witness_now`] got.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WitnessReport {
+    /// The snapshot version whose checkpoint was submitted.
+    pub version: u64,
+    /// The witnesses whose cosignature was added, by name.
+    pub cosigned_by: Vec<String>,
+    /// The witnesses that did not cosign, by name, and why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The log-signed part of a checkpoint note: its body and the signature lines of the log's own
+/// key name, without any cosignatures (those are collected afresh for every checkpoint).
+fn log_signed_part(note: &str, origin: &str) -> String {
+    let Some((body, sigs)) = note.rsplit_once("\n\n") else {
+        return note.to_owned();
+    };
+    let prefix = format!("\u{2014} {origin} ");
+    let mut out = format!("{body}\n\n");
+    for line in sigs.lines().filter(|l| l.starts_with(&prefix)) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The issuer, subject and action of a stored leaf (already verified when it was submitted).
@@ -206,6 +239,7 @@ impl Log {
             last_refresh: Mutex::new(None),
             keys: Arc::new(Mutex::new(KeyLiveness::new())),
             pending_keys: Arc::new(Mutex::new(None)),
+            witnesses: tokio::sync::Mutex::new(Vec::new()),
         };
         // Nobody else holds `log` yet: no need for the write lock.
         let count = log.store.count().await?;
@@ -257,10 +291,101 @@ impl Log {
 
     fn set_published(&self, record: &SnapshotRecord) -> Result<(), LogError> {
         let mut guard = self.published.write().map_err(lock_err)?;
-        if record.version > guard.version {
+        // The same version again when cosignatures were added to its checkpoint.
+        if record.version > guard.version || (record.version == guard.version && record != &guard.record) {
             *guard = Arc::new(Published::from_record(record));
         }
         Ok(())
+    }
+
+    /// The witnesses every new checkpoint goes to (spec/revocation.md §6.4). Call
+    /// [`Log::witness_now`] afterwards to have the current checkpoint cosigned.
+    pub async fn set_witnesses(&self, witnesses: Vec<WitnessEndpoint>) {
+        *self.witnesses.lock().await = witnesses.into_iter().map(|w| (w, 0)).collect();
+    }
+
+    /// [`Log::witness_now`] after an append or a re-signing: the entries are committed
+    /// whatever the witnesses (or storing their cosignatures) do, so a failure here is logged,
+    /// never reported as a failed append.
+    async fn witness_logged(&self) {
+        if let Err(e) = self.witness_now().await {
+            tracing::error!(error = %e, "cannot add the witnesses' cosignatures to the checkpoint");
+        }
+    }
+
+    /// Submits the published checkpoint to every configured witness (C2SP tlog-witness, all
+    /// at once, each with the consistency proof from the size it holds), and publishes and
+    /// stores the checkpoint with the cosignatures that verify. A witness that fails is
+    /// logged and left out; the checkpoint is published either way (clients decide whether
+    /// the cosignatures it has are enough).
+    pub async fn witness_now(&self) -> Result<WitnessReport, LogError> {
+        let mut witnesses = self.witnesses.lock().await;
+        let published = self.published();
+        let mut report = WitnessReport {
+            version: published.version,
+            ..WitnessReport::default()
+        };
+        if witnesses.is_empty() || published.checkpoint.is_empty() {
+            return Ok(report);
+        }
+        let note = log_signed_part(&published.record.checkpoint, &self.options.origin);
+        let size = published.size;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (endpoint, known)) in witnesses.iter().enumerate() {
+            let (endpoint, known, note, tree) = (endpoint.clone(), *known, note.clone(), Arc::clone(&self.tree));
+            tasks.spawn_blocking(move || {
+                let proof_from = |old: u64| -> Option<Vec<Hash>> { tree.read().ok()?.consistency_proof(old, size) };
+                let mut old = known;
+                // At most one retry: after a 409 we know the size the witness holds.
+                for _ in 0..2 {
+                    let Some(proof) = proof_from(old) else {
+                        return (
+                            i,
+                            old,
+                            WitnessAnswer::Failed(format!("it holds size {old}, past ours ({size})")),
+                        );
+                    };
+                    match crate::witness::submit(&endpoint, old, &proof, &note) {
+                        WitnessAnswer::Holds(n) if n != old => old = n,
+                        WitnessAnswer::Cosigned(line) => return (i, size, WitnessAnswer::Cosigned(line)),
+                        other => return (i, old, other),
+                    }
+                }
+                (i, old, WitnessAnswer::Failed("it keeps answering 409".into()))
+            });
+        }
+        let mut lines = vec![String::new(); witnesses.len()];
+        while let Some(done) = tasks.join_next().await {
+            let (i, known, answer) = done.map_err(|e| LogError::Inconsistent(format!("a witness task failed: {e}")))?;
+            let Some((endpoint, held)) = witnesses.get_mut(i) else {
+                continue;
+            };
+            *held = known;
+            let name = endpoint.key.name().to_owned();
+            match answer {
+                WitnessAnswer::Cosigned(line) => {
+                    report.cosigned_by.push(name);
+                    if let Some(slot) = lines.get_mut(i) {
+                        *slot = line;
+                    }
+                }
+                WitnessAnswer::Holds(n) => report.failed.push((name, format!("it holds size {n}"))),
+                WitnessAnswer::Failed(why) => {
+                    tracing::warn!(witness = %name, url = %endpoint.url, error = %why, "witness did not cosign");
+                    report.failed.push((name, why));
+                }
+            }
+        }
+        report.cosigned_by.sort();
+        if !report.cosigned_by.is_empty() {
+            let mut record = published.record.clone();
+            record.checkpoint = format!("{note}{}", lines.concat());
+            self.store
+                .set_checkpoint(record.version, record.checkpoint.clone())
+                .await?;
+            self.set_published(&record)?;
+        }
+        Ok(report)
     }
 
     /// Whether both stored notes verify under this server's key and say what the record says.
@@ -485,7 +610,12 @@ impl Log {
         };
         let leaf_hashes: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
         let _guard = self.write.lock().await;
-        match self.seal_locked(entries).await? {
+        let outcome = self.seal_locked(entries).await?;
+        if matches!(outcome, CommitOutcome::Sealed { .. }) {
+            // Still under the write lock, so no newer checkpoint can be published meanwhile.
+            self.witness_logged().await;
+        }
+        match outcome {
             CommitOutcome::Duplicate { index } => Ok(Appended::Duplicate { index }),
             CommitOutcome::Refused(why) => Ok(Appended::Refused(why)),
             CommitOutcome::Sealed {
@@ -507,6 +637,7 @@ impl Log {
     pub async fn resign(&self) -> Result<Arc<Published>, LogError> {
         let _guard = self.write.lock().await;
         self.seal_locked(Vec::new()).await?;
+        self.witness_logged().await;
         Ok(self.published())
     }
 
@@ -531,7 +662,7 @@ impl Log {
             return Ok(());
         };
         let current = self.published();
-        if latest.version <= current.version {
+        if latest.version < current.version || latest == current.record {
             return Ok(());
         }
         if latest.size < current.size {
@@ -596,6 +727,17 @@ impl Log {
             cache.insert(k, tile.clone());
         }
         Ok(Some(tile))
+    }
+
+    /// A tlog-tiles hash tile, if the published tree holds every hash in it (a partial tile
+    /// of an older size included). `None` past the published size.
+    pub fn hash_tile(&self, tile: HashTileRef) -> Result<Option<Bytes>, LogError> {
+        match tile.needed_size() {
+            Some(needed) if needed <= self.published().size => {}
+            _ => return Ok(None),
+        }
+        let tree = self.tree.read().map_err(lock_err)?;
+        Ok(tree.hash_tile(tile.level, tile.index, tile.width).map(Bytes::from))
     }
 
     /// The consistency proof document for `old` → `new`, both at most the published size.

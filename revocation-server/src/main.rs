@@ -4,12 +4,16 @@
 //! weightseal-server serve --listen 127.0.0.1:8080 --key LOG_KEY.pem --issuers ISSUERS.json \
 //!     [--database sqlite:PATH | postgres://USER@HOST:PORT/DB] [--origin NAME] \
 //!     [--snapshot-ttl 24h] [--resign-interval 1h] [--sync-interval 1s] [--log-format text|json]
+//!     [--witness URL=WITNESS_KEY …]
 //! weightseal-server export DIR --key LOG_KEY.pem [--database …] [--origin NAME] [--fresh-snapshot]
 //! weightseal-server pubkey --key LOG_KEY.pem [--origin NAME]
+//! weightseal-server witness --listen ADDR --key WITNESS_KEY.pem --name NAME --log LOG_KEY… \
+//!     --state WITNESS.db
 //! ```
 //!
-//! `serve` answers the HTTP API of spec/revocation.md: `GET /v1/checkpoint`, `/v1/snapshot`,
-//! `/v1/entries/{k}`, `/v1/entries/{k}.p/{w}`, `/v1/proof/consistency/{old}/{new}`,
+//! `serve` answers the HTTP API of spec/revocation.md: the C2SP tlog-tiles `GET /checkpoint`,
+//! `/tile/<L>/<N>[.p/<w>]` and `/tile/entries/<N>[.p/<w>]`, and `GET /v1/snapshot`,
+//! `/v1/publication`, `/v1/proof/consistency/{old}/{new}`,
 //! `/v1/proof/inclusion/{size}/{index}`, `/v1/health`, `/metrics`, and `POST /v1/submit`
 //! (`Content-Type: application/cbor`, at most 1 MiB). The log key is an ed25519 PKCS#8 PEM
 //! private key (`weightseal keygen` writes one) that only its owner may read; the issuers file
@@ -20,6 +24,14 @@
 //! With `--listen 127.0.0.1:0` a free port is chosen; the first line on standard output is
 //! always `listening on http://ADDR`. SIGTERM or Ctrl-C stops accepting, finishes the requests
 //! in flight and exits. Logs go to standard error (`RUST_LOG` filters them, default `info`).
+//!
+//! Every new checkpoint is submitted to each `--witness` (C2SP tlog-witness) and published with
+//! the cosignatures that verify under the given witness key.
+//!
+//! `witness` runs a C2SP tlog-witness witness for the logs whose note verifier keys are given
+//! with `--log`, keeping the latest checkpoint it cosigned for each in the SQLite file
+//! `--state`; its first output line is `listening on http://ADDR`, the second
+//! `witness key <NAME+ID+KEY>` (what logs and clients configure).
 //!
 //! `export DIR` writes the current publication as static files with the same paths (serve DIR
 //! with any static file server); `--fresh-snapshot` signs a new snapshot first (run it from a
@@ -36,7 +48,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weightseal_server::config::{parse_duration, DatabaseUrl, DEFAULT_DATABASE, DEFAULT_ORIGIN};
 use weightseal_server::formats::Policy;
 use weightseal_server::keys::load_note_signer;
+use weightseal_server::witness::{self, Witness, WitnessEndpoint};
 use weightseal_server::{app, export, open_store, AppState, Log, LogOptions};
+use weightseal_verifier::revocation::cosignature::WitnessSigner;
+use weightseal_verifier::revocation::note::NoteVerifierKey;
 
 #[derive(Debug, Parser)]
 #[command(name = "weightseal-server", version, about = "The weightseal revocation service")]
@@ -82,6 +97,28 @@ enum Command {
         /// Log line format on standard error.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// A witness to have every checkpoint cosigned by: its URL and its key
+        /// (`https://witness.example=NAME+ID+KEY`); repeat for several.
+        #[arg(long = "witness", value_parser = WitnessEndpoint::parse)]
+        witnesses: Vec<WitnessEndpoint>,
+    },
+    /// Run a witness (C2SP tlog-witness) for the given logs.
+    Witness {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The witness's ed25519 private key (PKCS#8 PEM, mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// The witness's name (its key name, e.g. witness.example/w1).
+        #[arg(long)]
+        name: String,
+        /// A log to witness: its note verifier key (`<origin>+<key id>+<base64>`); repeat.
+        #[arg(long = "log", required = true)]
+        logs: Vec<String>,
+        /// The witness's state (SQLite file, created if needed).
+        #[arg(long)]
+        state: PathBuf,
     },
     /// Write the whole publication as static files under DIR.
     Export {
@@ -185,12 +222,21 @@ async fn serve(
     snapshot_ttl: Duration,
     resign_interval: Duration,
     sync_interval: Duration,
+    witnesses: Vec<WitnessEndpoint>,
 ) -> anyhow::Result<()> {
     if resign_interval >= snapshot_ttl {
         bail!("--resign-interval must be shorter than --snapshot-ttl, or snapshots expire between signings");
     }
     let policy = Policy::load(&issuers).map_err(anyhow::Error::msg)?;
     let log = open_log(&key, &origin, &database, snapshot_ttl, true).await?;
+    if !witnesses.is_empty() {
+        log.set_witnesses(witnesses).await;
+        let report = log
+            .witness_now()
+            .await
+            .context("cannot submit the checkpoint to the witnesses")?;
+        tracing::info!(cosigned_by = ?report.cosigned_by, failed = report.failed.len(), "checkpoint witnessed");
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -257,6 +303,42 @@ async fn serve(
     Ok(())
 }
 
+async fn run_witness(
+    listen: String,
+    key: PathBuf,
+    name: String,
+    logs: Vec<String>,
+    state: PathBuf,
+) -> anyhow::Result<()> {
+    let signing = weightseal_server::keys::read_log_key(&key).map_err(anyhow::Error::msg)?;
+    let signer = WitnessSigner::new(&name, signing).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let logs = logs
+        .iter()
+        .map(|k| {
+            k.parse::<NoteVerifierKey>()
+                .map_err(|e| anyhow::anyhow!("--log {k:?}: {e} (hint: `weightseal-server pubkey` prints a log's key)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let witness = Witness::open(signer, logs, &state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "witness key {}", witness.public())?;
+        out.flush()?;
+    }
+    tracing::info!(%addr, key = %witness.public(), state = %state.display(), "witnessing");
+    axum::serve(listener, witness::router(std::sync::Arc::new(witness)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("witness failed")?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
@@ -269,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             resign_interval,
             sync_interval,
             log_format,
+            witnesses,
         } => {
             init_logging(log_format);
             serve(
@@ -280,8 +363,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 snapshot_ttl,
                 resign_interval,
                 sync_interval,
+                witnesses,
             )
             .await
+        }
+        Command::Witness {
+            listen,
+            key,
+            name,
+            logs,
+            state,
+        } => {
+            init_logging(LogFormat::Text);
+            run_witness(listen, key, name, logs, state).await
         }
         Command::Export {
             dir,

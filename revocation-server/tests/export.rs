@@ -34,7 +34,7 @@ async fn export_matches_live(backend: Backend) {
 
     // Empty log, then 600 entries (two full tiles and a partial one).
     let summary = export(&state.log, out.path()).await.unwrap();
-    assert_eq!(summary.paths, ["v1/checkpoint", "v1/snapshot", "v1/publication"]);
+    assert_eq!(summary.paths, ["checkpoint", "v1/snapshot", "v1/publication"]);
     compare(&live, &static_router(out.path()).await, &summary.paths).await;
 
     for n in 0..600u64 {
@@ -44,9 +44,13 @@ async fn export_matches_live(backend: Backend) {
     let summary = export(&state.log, dir.path()).await.unwrap();
     assert_eq!(summary.size, 600);
     let mut expected = vec![
-        "v1/entries/0".to_owned(),
-        "v1/entries/1".to_owned(),
-        "v1/entries/2.p/88".to_owned(),
+        "tile/entries/000".to_owned(),
+        "tile/entries/001".to_owned(),
+        "tile/entries/002.p/88".to_owned(),
+        "tile/0/000".to_owned(),
+        "tile/0/001".to_owned(),
+        "tile/0/002.p/88".to_owned(),
+        "tile/1/000.p/2".to_owned(),
     ];
     expected.extend(
         consistency_sizes(600)
@@ -54,7 +58,7 @@ async fn export_matches_live(backend: Backend) {
             .map(|old| format!("v1/proof/consistency/{old}/600")),
     );
     expected.extend([
-        "v1/checkpoint".to_owned(),
+        "checkpoint".to_owned(),
         "v1/snapshot".to_owned(),
         "v1/publication".to_owned(),
     ]);
@@ -89,7 +93,8 @@ async fn export_matches_live(backend: Backend) {
     let again = export(&state.log, dir.path()).await.unwrap();
     assert_eq!(again.size, 610);
     compare(&live, &statics, &again.paths).await;
-    assert!(again.paths.contains(&"v1/entries/2.p/98".to_owned()));
+    assert!(again.paths.contains(&"tile/entries/002.p/98".to_owned()));
+    assert!(again.paths.contains(&"tile/0/002.p/98".to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

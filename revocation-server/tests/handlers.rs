@@ -12,6 +12,10 @@ use weightseal_verifier::revocation::note::{open_note, Checkpoint};
 use weightseal_verifier::revocation::snapshot::Snapshot;
 use weightseal_verifier::revocation::tile::{decode_tile, ConsistencyProofDoc, InclusionProofDoc, TileRef};
 
+async fn headers_of(router: &axum::Router, path: &str) -> axum::http::HeaderMap {
+    call(router, get(path)).await.1
+}
+
 /// Decodes a tile with the client's decoder.
 fn tile_entries(bytes: &[u8], index: u64, width: u64) -> Vec<Vec<u8>> {
     decode_tile(bytes, TileRef::new(index, width).unwrap()).unwrap()
@@ -23,7 +27,7 @@ async fn every_endpoint(backend: Backend) {
     let verifier = state.log.verifier_key().clone();
 
     // Empty log: a signed checkpoint of size 0, a snapshot, health, no tiles.
-    let (status, headers, body) = call(&router, get("/v1/checkpoint")).await;
+    let (status, headers, body) = call(&router, get("/checkpoint")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "no-cache");
     let note = open_note(std::str::from_utf8(&body).unwrap(), std::slice::from_ref(&verifier)).unwrap();
@@ -38,7 +42,7 @@ async fn every_endpoint(backend: Backend) {
         serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
         serde_json::json!({"status":"ok","size":0})
     );
-    assert_eq!(call(&router, get("/v1/entries/0")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, get("/tile/entries/000")).await.0, StatusCode::NOT_FOUND);
 
     // Submit 260 entries: one full tile and a partial one.
     let mut leaves = Vec::new();
@@ -59,13 +63,13 @@ async fn every_endpoint(backend: Backend) {
     }
 
     // Checkpoint and snapshot: signed, size 260, the root of what we submitted; ETag → 304.
-    let (status, headers, body) = call(&router, get("/v1/checkpoint")).await;
+    let (status, headers, body) = call(&router, get("/checkpoint")).await;
     assert_eq!(status, StatusCode::OK);
     let note = open_note(std::str::from_utf8(&body).unwrap(), std::slice::from_ref(&verifier)).unwrap();
     let cp = Checkpoint::parse_body(&note.body).unwrap();
     assert_eq!((cp.size, cp.root), (260, tree.root()));
     let tag = headers["etag"].clone();
-    let req = Request::get("/v1/checkpoint")
+    let req = Request::get("/checkpoint")
         .header("if-none-match", tag.clone())
         .body(Body::empty())
         .unwrap();
@@ -73,7 +77,7 @@ async fn every_endpoint(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
     assert_eq!(headers["etag"], tag);
-    let req = Request::get("/v1/checkpoint")
+    let req = Request::get("/checkpoint")
         .header("if-none-match", "\"other\", W/".to_owned() + tag.to_str().unwrap())
         .body(Body::empty())
         .unwrap();
@@ -91,25 +95,48 @@ async fn every_endpoint(backend: Backend) {
     assert!(version >= 261, "one snapshot at start and one per append: {version}");
 
     // Tiles.
-    let (status, headers, body) = call(&router, get("/v1/entries/0")).await;
+    let (status, headers, body) = call(&router, get("/tile/entries/000")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(tile_entries(&body, 0, 256), leaves[..256]);
     let tag = headers["etag"].clone();
-    let req = Request::get("/v1/entries/0")
+    let req = Request::get("/tile/entries/000")
         .header("if-none-match", tag)
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&router, req).await.0, StatusCode::NOT_MODIFIED);
-    let (status, headers, body) = call(&router, get("/v1/entries/1.p/4")).await;
+    let (status, headers, body) = call(&router, get("/tile/entries/001.p/4")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(tile_entries(&body, 1, 4), leaves[256..]);
-    let (status, _, body) = call(&router, get("/v1/entries/0.p/10")).await;
+    let (status, _, body) = call(&router, get("/tile/entries/000.p/10")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tile_entries(&body, 0, 10), leaves[..10]);
-    assert_eq!(call(&router, get("/v1/entries/1")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&router, get("/v1/entries/1.p/5")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, get("/tile/entries/001")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&router, get("/tile/entries/001.p/5")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        headers_of(&router, "/tile/entries/000").await["content-type"],
+        "application/octet-stream"
+    );
+
+    // Hash tiles (tlog-tiles): leaf hashes at level 0, roots of 256-leaf subtrees at level 1.
+    let (status, headers, body) = call(&router, get("/tile/0/000")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    let level0: Vec<u8> = leaves[..256].iter().flat_map(|l| merkle::leaf_hash(l)).collect();
+    assert_eq!(body.to_vec(), level0);
+    let (status, _, body) = call(&router, get("/tile/0/001.p/4")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.to_vec(), tree.hash_tile(0, 1, 4).unwrap());
+    let (status, _, body) = call(&router, get("/tile/1/000.p/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.to_vec(), tree.root_at(256).unwrap());
+    assert_eq!(call(&router, get("/tile/0/001.p/5")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, get("/tile/1/000")).await.0, StatusCode::NOT_FOUND);
 
     // Proofs, checked with the verifier's functions.
     for (old, new) in [(1u64, 260u64), (256, 260), (7, 100), (260, 260), (0, 260)] {
@@ -153,7 +180,7 @@ async fn every_endpoint(backend: Backend) {
         "{text}"
     );
     assert!(
-        text.contains("weightseal_http_requests_total{route=\"/v1/entries/{k}\",status=\"200\"}"),
+        text.contains("weightseal_http_requests_total{route=\"/tile/{*path}\",status=\"200\"}"),
         "{text}"
     );
 }
@@ -165,22 +192,28 @@ async fn bad_requests_get_4xx(backend: Backend) {
         assert_eq!(submit(&router, hub_submission(&w, n)).await.0, StatusCode::CREATED);
     }
     let gets: &[(&str, u16)] = &[
-        ("/v1/entries/abc", 400),
-        ("/v1/entries/-1", 400),
-        ("/v1/entries/01", 400),
-        ("/v1/entries/+1", 400),
-        ("/v1/entries/1e3", 400),
-        ("/v1/entries/999999999999999999999999999", 400),
-        ("/v1/entries/18446744073709551615", 404),
-        ("/v1/entries/5", 404),
-        ("/v1/entries/0.p/0", 400),
-        ("/v1/entries/0.p/256", 400),
-        ("/v1/entries/0.p/abc", 400),
-        ("/v1/entries/0.p/200", 404),
-        ("/v1/entries/0.x/2", 400),
-        ("/v1/entries/18446744073709551615.p/255", 404),
-        ("/v1/entries/%FF", 400),
-        ("/v1/entries/0/1/2", 404),
+        ("/tile/entries/abc", 400),
+        ("/tile/entries/-1", 400),
+        ("/tile/entries/5", 400),
+        ("/tile/entries/0005", 400),
+        ("/tile/entries/x000/005", 400),
+        ("/tile/entries/+01", 400),
+        ("/tile/entries/1e3", 400),
+        ("/tile/entries/x999/x999/x999/x999/x999/x999/x999/999", 400),
+        ("/tile/entries/x018/x446/x744/x073/x709/x551/615", 404),
+        ("/tile/entries/005", 404),
+        ("/tile/entries/000.p/0", 400),
+        ("/tile/entries/000.p/256", 400),
+        ("/tile/entries/000.p/abc", 400),
+        ("/tile/entries/000.p/200", 404),
+        ("/tile/entries/000.x/2", 400),
+        ("/tile/entries/x018/x446/x744/x073/x709/x551/615.p/255", 404),
+        ("/tile/entries/%FF", 400),
+        ("/tile/0/000/1/2", 400),
+        ("/tile/64/000", 400),
+        ("/tile/0/000.p/200", 404),
+        ("/tile/3/x018/x446/x744/x073/x709/x551/615", 404),
+        ("/v1/entries/0", 404),
         ("/v1/proof/consistency/3/1", 400),
         ("/v1/proof/consistency/1/99", 404),
         ("/v1/proof/consistency/a/b", 400),
@@ -204,7 +237,7 @@ async fn bad_requests_get_4xx(backend: Backend) {
     }
 
     let posts: Vec<(Request<Body>, u16)> = vec![
-        (Request::post("/v1/checkpoint").body(Body::empty()).unwrap(), 405),
+        (Request::post("/checkpoint").body(Body::empty()).unwrap(), 405),
         (Request::get("/v1/submit").body(Body::empty()).unwrap(), 405),
         (
             Request::post("/v1/submit")

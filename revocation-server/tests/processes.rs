@@ -49,7 +49,7 @@ fn postgres_two_replica_processes_share_one_log() {
     // Within a sync interval or two both replicas publish the same latest notes.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (ca, cb) = (a.get("/v1/checkpoint"), b.get("/v1/checkpoint"));
+        let (ca, cb) = (a.get("/checkpoint"), b.get("/checkpoint"));
         let (sa, sb) = (a.get("/v1/snapshot"), b.get("/v1/snapshot"));
         if ca == cb && sa == sb {
             break;

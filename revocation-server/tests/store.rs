@@ -233,7 +233,7 @@ async fn replicas_interleave(backend: Backend) {
     let (c, _, body) = call(&r1, get("/v1/proof/consistency/80/82")).await;
     assert_eq!(c, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     assert_eq!(s1.log.published().size, 82);
-    assert_eq!(call(&r1, get("/v1/entries/0.p/82")).await.0, StatusCode::OK);
+    assert_eq!(call(&r1, get("/tile/entries/000.p/82")).await.0, StatusCode::OK);
     // A replica restarted on the store resumes at the same size.
     let (s3, _) = w.app(&backend).await;
     assert_eq!(s3.log.published().size, 82);

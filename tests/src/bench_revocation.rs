@@ -1,6 +1,6 @@
 //! `bench revocation`: (a) lookups of a 10,000-chunk manifest against 1,000,000 entries;
 //! (b) syncing a 1-entry delta onto a 1,000,000-entry state over HTTP (bytes and time);
-//! (c) requests per second for `/v1/checkpoint` and `/v1/snapshot` from the live
+//! (c) requests per second for `/checkpoint` and `/v1/snapshot` from the live
 //! `weightseal-server` and from its static export served by a tower-http `ServeDir` app,
 //! in the same run.
 
@@ -220,7 +220,7 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
     live.export(&live_export)?;
     let statik = StaticApp::start(&live_export)?;
     let mut load = Vec::new();
-    for path in ["/v1/checkpoint", "/v1/snapshot"] {
+    for path in ["/checkpoint", "/v1/snapshot"] {
         let a = loadgen(&live.addr, path, args.connections, args.load_seconds)?;
         let b = loadgen(&statik.addr, path, args.connections, args.load_seconds)?;
         rows.push((

@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::keys::{KeyError, KeyId, PublicKey};
 use crate::manifest::FileEntry;
+use crate::revocation::cosignature::{CosignatureError, WitnessKey, WitnessPolicy};
 use crate::revocation::local::{
     default_state_dir, parse_log_keys, Established, LocalState, LocalStateError, RevocationSource, StatusUnknown,
 };
@@ -124,6 +125,7 @@ pub struct RevocationConfig {
     source: Option<RevocationSource>,
     log_keys: Vec<NoteVerifierKey>,
     state_dir: PathBuf,
+    witnesses: WitnessPolicy,
 }
 
 impl RevocationConfig {
@@ -133,6 +135,7 @@ impl RevocationConfig {
             source: Some(source),
             log_keys: Vec::new(),
             state_dir,
+            witnesses: WitnessPolicy::none(),
         }
     }
 
@@ -143,6 +146,7 @@ impl RevocationConfig {
             source: None,
             log_keys: Vec::new(),
             state_dir,
+            witnesses: WitnessPolicy::none(),
         }
     }
 
@@ -158,6 +162,24 @@ impl RevocationConfig {
     pub fn log_keys(mut self, keys: Vec<NoteVerifierKey>) -> Self {
         self.log_keys.extend(keys);
         self
+    }
+
+    /// Requires `quorum` of the witnesses with these keys (`<name>+<key id>+<base64>`, C2SP
+    /// cosignature/v1 vkeys) to have cosigned every checkpoint a sync accepts
+    /// (spec/revocation.md §5.1). Without this, the log's signature alone is accepted.
+    pub fn witnesses<S: AsRef<str>>(mut self, keys: &[S], quorum: usize) -> Result<Self, DecisionError> {
+        let keys = keys
+            .iter()
+            .map(|k| k.as_ref().parse::<WitnessKey>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DecisionError::Witnesses)?;
+        self.witnesses = WitnessPolicy::new(keys, quorum).map_err(DecisionError::Witnesses)?;
+        Ok(self)
+    }
+
+    /// The witness policy syncs apply.
+    pub fn witness_policy(&self) -> &WitnessPolicy {
+        &self.witnesses
     }
 
     /// The source, if any.
@@ -421,6 +443,9 @@ pub enum DecisionError {
     /// The state folder could not be used.
     #[error(transparent)]
     State(Box<LocalStateError>),
+    /// The witness keys or quorum cannot be used.
+    #[error("revocation witnesses: {0}")]
+    Witnesses(CosignatureError),
     /// An unsigned model's content could not be hashed.
     #[error("cannot hash {}: {source}", model.display())]
     Content {
@@ -500,7 +525,8 @@ impl DecisionError {
             | DecisionError::PolicyFile { .. }
             | DecisionError::NoPolicy
             | DecisionError::UnsignedNeedsRevocations
-            | DecisionError::IgnoreStatusWithoutRevocations => RefusalKind::Usage,
+            | DecisionError::IgnoreStatusWithoutRevocations
+            | DecisionError::Witnesses(_) => RefusalKind::Usage,
         }
     }
 
@@ -989,6 +1015,7 @@ pub fn establish(
     clock: Clock,
 ) -> Result<(LocalState, Established), DecisionError> {
     let mut local = LocalState::open(&cfg.state_dir, &cfg.log_keys).map_err(|e| DecisionError::State(Box::new(e)))?;
+    local.set_witness_policy(cfg.witnesses.clone());
     let est = local.establish(cfg.source.as_ref(), max_staleness, clock());
     Ok((local, est))
 }
@@ -1110,6 +1137,9 @@ struct RevocationsDoc {
     max_staleness_secs: Option<u64>,
     #[serde(default)]
     unsafe_ignore_status: bool,
+    #[serde(default)]
+    witnesses: Vec<String>,
+    witness_quorum: Option<usize>,
 }
 
 fn setting(e: DecisionError) -> PolicyFileProblem {
@@ -1173,6 +1203,22 @@ impl PolicyDoc {
             keys.extend(r.log_keys.iter().map(String::as_str));
             for k in keys {
                 cfg = cfg.log_key(k).map_err(setting)?;
+            }
+            match (r.witnesses.is_empty(), r.witness_quorum) {
+                (true, None) => {}
+                // A quorum with nobody to reach it is a mistake, not "no witnesses".
+                (true, Some(q)) => {
+                    return Err(PolicyFileProblem::Value(SettingError {
+                        key: "witness_quorum",
+                        found: q.to_string(),
+                        expected: "a quorum only together with `witnesses`",
+                    }))
+                }
+                // Without a quorum, every listed witness must cosign.
+                (false, q) => {
+                    let quorum = q.unwrap_or(r.witnesses.len());
+                    cfg = cfg.witnesses(&r.witnesses, quorum).map_err(setting)?;
+                }
             }
             b = b.revocations(cfg);
             if let Some(s) = r.max_staleness_secs {

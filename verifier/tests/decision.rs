@@ -569,3 +569,82 @@ fn bad_policy_files_name_what_is_wrong() {
         assert!(msg.contains(needle) && msg.contains("p.toml"), "{text}: {msg}");
     }
 }
+
+fn witness(seed: u8) -> weightseal_verifier::revocation::cosignature::WitnessSigner {
+    weightseal_verifier::revocation::cosignature::WitnessSigner::new(
+        &format!("witness.example/w{seed}"),
+        SigningKey::from_bytes(&[seed; 32]),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_policy_requiring_two_of_three_witnesses_refuses_a_checkpoint_they_did_not_cosign() {
+    let mut w = World::new();
+    let now = weightseal_verifier::clock::now_unix().unwrap();
+    w.publisher.export(&w.export, now).unwrap();
+    let dir = w.tmp.path().join("policy");
+    std::fs::create_dir_all(&dir).unwrap();
+    use ed25519_dalek::pkcs8::EncodePublicKey as _;
+    let pem = lab().verifying_key().to_public_key_pem(Default::default()).unwrap();
+    std::fs::write(dir.join("lab.pub"), pem).unwrap();
+    let keys: Vec<String> = [1u8, 2, 3].iter().map(|s| witness(*s).public().to_string()).collect();
+    let text = format!(
+        "trusted_keys = [\"lab.pub\"]\n[revocations]\nsource = \"../export\"\nlog_key = \"{}\"\nstate = \"state\"\nwitnesses = [\"{}\", \"{}\", \"{}\"]\nwitness_quorum = 2\n",
+        log_key().verifier_key(),
+        keys[0],
+        keys[1],
+        keys[2]
+    );
+    std::fs::write(dir.join("policy.toml"), &text).unwrap();
+    let from_file = Policy::from_file(&dir.join("policy.toml")).unwrap();
+    let in_code = Policy::builder()
+        .trust(public(&lab()))
+        .revocations(
+            RevocationConfig::new(RevocationSource::ExportDir(w.export.clone()), w.state("code-state"))
+                .log_keys(vec![log_key().verifier_key()])
+                .witnesses(&keys, 2)
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    // Signed by the log alone, and then by one witness: status unknown, refused (fail closed).
+    for cosigners in [vec![], vec![witness(2)]] {
+        w.publisher.witnesses = cosigners;
+        w.publisher.export(&w.export, now).unwrap();
+        for policy in [&from_file, &in_code] {
+            let err = refused(policy.open(&w.model, None));
+            assert_eq!(err.kind(), RefusalKind::StatusUnknown, "{err}");
+            assert!(err.to_string().contains("2 are required"), "{err}");
+        }
+    }
+    // Two of the three: accepted by both.
+    w.publisher.witnesses = vec![witness(1), witness(3)];
+    w.publisher.export(&w.export, now).unwrap();
+    from_file.open(&w.model, None).unwrap();
+    in_code.open(&w.model, None).unwrap();
+    // Without witness_quorum every listed witness must cosign.
+    let all = text
+        .replace("witness_quorum = 2\n", "")
+        .replace("state = \"state\"", "state = \"state-all\"");
+    std::fs::write(dir.join("all.toml"), all).unwrap();
+    let err = refused(Policy::from_file(&dir.join("all.toml")).unwrap().open(&w.model, None));
+    assert!(err.to_string().contains("3 are required"), "{err}");
+    // Settings that would silently trust the log alone, or cannot be met, are refused.
+    for (bad, named) in [
+        (
+            text.replace(
+                &format!("witnesses = [\"{}\", \"{}\", \"{}\"]\n", keys[0], keys[1], keys[2]),
+                "",
+            ),
+            "witness_quorum",
+        ),
+        (text.replace("witness_quorum = 2", "witness_quorum = 4"), "quorum 4"),
+        (text.replace("witness_quorum = 2", "witness_quorum = 0"), "quorum 0"),
+        (text.replace(&keys[1], &log_key().verifier_key().to_string()), "0x01"),
+    ] {
+        std::fs::write(dir.join("bad.toml"), &bad).unwrap();
+        let err = Policy::from_file(&dir.join("bad.toml")).unwrap_err().to_string();
+        assert!(err.contains(named), "{named}: {err}");
+    }
+}

@@ -465,8 +465,8 @@ fn attack_two_checkpoints_of_one_size_with_different_roots_are_kept_as_evidence(
     let evidence = evidence.unwrap();
     assert!(evidence.starts_with(f.state_dir.join(EVIDENCE_DIR)));
     let text = fs::read_to_string(&evidence).unwrap();
-    let held_note = fs::read_to_string(f.export.join("v1/checkpoint")).unwrap();
-    let other_note = fs::read_to_string(dir.join("v1/checkpoint")).unwrap();
+    let held_note = fs::read_to_string(f.export.join("checkpoint")).unwrap();
+    let other_note = fs::read_to_string(dir.join("checkpoint")).unwrap();
     assert!(text.contains(&held_note) && text.contains(&other_note));
     assert_eq!(disk(&f.state_dir), before);
 }
@@ -762,8 +762,8 @@ fn damaged_committed_entries_are_detected_on_open() {
 #[test]
 fn tile_paths_are_the_export_layout() {
     let (f, _) = synced(300);
-    assert!(f.export.join("v1/entries/0").is_file());
-    assert!(f.export.join("v1/entries/1.p/44").is_file());
+    assert!(f.export.join("tile/entries/000").is_file());
+    assert!(f.export.join("tile/entries/001.p/44").is_file());
     assert!(f.export.join(TileRef { index: 1, width: 44 }.path()).is_file());
     assert!(f.export.join("v1/proof/consistency/256/300").is_file());
     assert!(f.export.join("v1/proof/consistency/299/300").is_file());
@@ -874,8 +874,8 @@ fn issue7_tree_that_does_not_extend_the_held_one_marks_the_state() {
         panic!("not marked")
     };
     let text = fs::read_to_string(evidence).unwrap();
-    let held_note = fs::read_to_string(f.export.join("v1/checkpoint")).unwrap();
-    let other_note = fs::read_to_string(dir.join("v1/checkpoint")).unwrap();
+    let held_note = fs::read_to_string(f.export.join("checkpoint")).unwrap();
+    let other_note = fs::read_to_string(dir.join("checkpoint")).unwrap();
     assert!(text.contains(&held_note) && text.contains(&other_note), "{text}");
 }
 

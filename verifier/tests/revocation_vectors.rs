@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
+use weightseal_verifier::revocation::cosignature::{cosigned_message, WitnessKey, WitnessPolicy, WitnessSigner};
 use weightseal_verifier::revocation::entry::{
     select_content, Action, BatchSubmission, Entry, Reason, SignedEntry, Subject,
 };
@@ -17,7 +18,7 @@ use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
 use weightseal_verifier::revocation::policy::KeyLiveness;
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
 use weightseal_verifier::revocation::testing::public;
-use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
+use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, HashTileRef, TileRef};
 use weightseal_verifier::Digest;
 use weightseal_verifier::{Chunk, ChunkRole, FileEntry, FileKind};
 
@@ -25,6 +26,8 @@ const HUB_SEED: [u8; 32] = [0x01; 32];
 const LAB_SEED: [u8; 32] = [0x02; 32];
 const LAB_SIGNING_SEED: [u8; 32] = [0x03; 32];
 const LOG_SEED: [u8; 32] = [0x0f; 32];
+const WITNESS_SEEDS: [[u8; 32]; 3] = [[0x21; 32], [0x22; 32], [0x23; 32]];
+const WITNESS_NAMES: [&str; 3] = ["witness.example/w1", "witness.example/w2", "witness.example/w3"];
 const TIME: u64 = 1_750_000_000;
 
 fn path() -> PathBuf {
@@ -128,6 +131,41 @@ fn generate() -> Value {
     let snapshot_note = snapshot.sign(&log).unwrap();
     let tile = encode_tile(&leaves).unwrap();
     let proof = tree.consistency_proof(2, 4).unwrap();
+    // §5.1: cosignatures by two of three witnesses, at fixed times.
+    let witnesses: Vec<WitnessSigner> = WITNESS_SEEDS
+        .iter()
+        .zip(WITNESS_NAMES)
+        .map(|(seed, name)| WitnessSigner::new(name, SigningKey::from_bytes(seed)).unwrap())
+        .collect();
+    let body = checkpoint.to_body();
+    let cosigned_note = format!(
+        "{checkpoint_note}{}{}",
+        witnesses[0].cosign(&body, TIME + 61).unwrap(),
+        witnesses[2].cosign(&body, TIME + 62).unwrap()
+    );
+    let cosignatures = json!({
+        "witnesses": witnesses.iter().zip(WITNESS_SEEDS).map(|(w, seed)| json!({
+            "name": w.public().name(),
+            "seed": hex::encode(seed),
+            "verifier_key": w.public().to_string(),
+        })).collect::<Vec<_>>(),
+        "signed_message_w1": cosigned_message(&body, TIME + 61),
+        "cosigned_checkpoint_note": cosigned_note,
+        "quorum_2_of_3": "accepted: witness.example/w1 and witness.example/w3 cosigned",
+        "negative": [
+            {"name": "log signature only, 1 of 3 required", "quorum": 1, "note": checkpoint_note, "error": "QuorumNotMet"},
+            {"name": "two cosignatures, 3 of 3 required", "quorum": 3, "note": cosigned_note, "error": "QuorumNotMet"},
+            {"name": "a cosignature moved to a checkpoint of another size", "quorum": 1,
+             "note": format!("{}{}", sign_checkpoint(&weightseal_verifier::revocation::note::Checkpoint { size: 3, root: tree.root_at(3).unwrap(), ..checkpoint.clone() }, &log).unwrap(),
+                 witnesses[0].cosign(&body, TIME + 61).unwrap()),
+             "error": "QuorumNotMet"},
+        ],
+    });
+    let hash_tile = HashTileRef {
+        level: 0,
+        index: 0,
+        width: 4,
+    };
 
     // Negative vectors.
     let good = SignedEntry::from_bytes(&leaves[0]).unwrap();
@@ -161,8 +199,12 @@ fn generate() -> Value {
          "error": "BadWindow"},
         {"name": "snapshot version with a leading zero", "kind": "snapshot_body",
          "text": snapshot.to_body().unwrap().replace("version 7", "version 07"), "error": "Line"},
-        {"name": "tile declaring 4 entries read as a partial tile of 3", "kind": "tile", "width": 3,
+        {"name": "entry bundle of 4 entries read as a partial bundle of 5", "kind": "tile", "width": 5,
          "hex": hex::encode(&tile), "error": "WrongWidth"},
+        {"name": "entry bundle of 4 entries read as a partial bundle of 3 (bytes left over)", "kind": "tile", "width": 3,
+         "hex": hex::encode(&tile), "error": "Shape"},
+        {"name": "entry bundle whose last length runs past the end", "kind": "tile", "width": 4,
+         "hex": hex::encode(&tile[..tile.len() - 1]), "error": "Shape"},
     ]);
     // §6.1: a batch of the first two example entries.
     let batch = BatchSubmission {
@@ -264,6 +306,8 @@ fn generate() -> Value {
             "snapshot_note": snapshot_note,
             "tile_path": TileRef::new(0, 4).unwrap().path(),
             "tile_hex": hex::encode(&tile),
+            "hash_tile_path": hash_tile.path(),
+            "hash_tile_hex": hex::encode(tree.hash_tile(0, 0, 4).unwrap()),
             "consistency_2_4_hex": proof.iter().map(hex::encode).collect::<Vec<_>>(),
         },
         "negative": negatives,
@@ -274,6 +318,7 @@ fn generate() -> Value {
         },
         "key_rule": key_rule,
         "fork_content": fork_content(),
+        "cosignatures": cosignatures,
     })
 }
 
@@ -522,6 +567,58 @@ fn stored_vectors_verify_independently() {
         .map(|x| h(x).try_into().unwrap())
         .collect();
     merkle::verify_consistency(2, 4, &tree.root_at(2).unwrap(), &tree.root(), &proof).unwrap();
+    // The level-0 hash tile is the four leaf hashes, one after the other.
+    assert_eq!(
+        HashTileRef::parse_path(t["hash_tile_path"].as_str().unwrap()),
+        Some(HashTileRef {
+            level: 0,
+            index: 0,
+            width: 4
+        })
+    );
+    let hashes = h(&t["hash_tile_hex"]);
+    for (i, l) in leaves.iter().enumerate() {
+        assert_eq!(hashes[i * 32..(i + 1) * 32], merkle::leaf_hash(l));
+    }
+}
+
+#[test]
+fn cosignature_vectors_hold() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let c = &v["cosignatures"];
+    let keys: Vec<WitnessKey> = c["witnesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let key: WitnessKey = w["verifier_key"].as_str().unwrap().parse().unwrap();
+            let seed: [u8; 32] = h(&w["seed"]).try_into().unwrap();
+            assert_eq!(*key.key(), SigningKey::from_bytes(&seed).verifying_key());
+            assert_eq!(key.name(), w["name"].as_str().unwrap());
+            key
+        })
+        .collect();
+    let note = c["cosigned_checkpoint_note"].as_str().unwrap();
+    let log_key: NoteVerifierKey = v["keys"]["log_verifier_key"].as_str().unwrap().parse().unwrap();
+    open_checkpoint(note.as_bytes(), &[log_key]).unwrap();
+    let ok = WitnessPolicy::new(keys.clone(), 2).unwrap().check(note).unwrap();
+    let names: Vec<&str> = ok.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["witness.example/w1", "witness.example/w3"]);
+    assert_eq!(ok[0].1, TIME + 61);
+    assert!(c["signed_message_w1"]
+        .as_str()
+        .unwrap()
+        .starts_with("cosignature/v1\ntime 1750000061\n"));
+    for n in c["negative"].as_array().unwrap() {
+        let policy = WitnessPolicy::new(keys.clone(), n["quorum"].as_u64().unwrap() as usize).unwrap();
+        let err = policy.check(n["note"].as_str().unwrap()).unwrap_err();
+        assert_eq!(
+            error_name(&format!("{err:?}")),
+            n["error"].as_str().unwrap(),
+            "{}",
+            n["name"]
+        );
+    }
 }
 
 #[test]

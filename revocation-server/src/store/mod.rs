@@ -161,6 +161,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The latest checkpoint + snapshot.
     async fn latest_snapshot(&self) -> Result<Option<SnapshotRecord>, StoreError>;
 
+    /// Replaces the checkpoint note of snapshot `version` by `checkpoint`: the same note with
+    /// witness cosignatures added. The caller checks that the log's signature and body are
+    /// unchanged; the store only refuses a version it does not hold.
+    async fn set_checkpoint(&self, version: u64, checkpoint: String) -> Result<(), StoreError>;
+
     /// One serialized write transaction: replay check of every entry, append `entries` (none,
     /// or one submission) at indexes count, count + 1, …, then `seal` over the leaves from
     /// `known` to the new count with the next snapshot version, store its record, commit. All

@@ -224,6 +224,23 @@ impl Store for PostgresStore {
         }))
     }
 
+    async fn set_checkpoint(&self, version: u64, checkpoint: String) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE snapshots SET checkpoint = $1 WHERE version = $2",
+                &[&checkpoint, &to_i64(version)?],
+            )
+            .await
+            .map_err(StoreError::backend)?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "no snapshot {version} to add cosignatures to"
+            )));
+        }
+        Ok(())
+    }
+
     async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(StoreError::backend)?;

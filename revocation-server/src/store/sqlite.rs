@@ -283,6 +283,24 @@ impl Store for SqliteStore {
         self.read(|c| latest_snapshot(c)).await
     }
 
+    async fn set_checkpoint(&self, version: u64, checkpoint: String) -> Result<(), StoreError> {
+        let v = to_i64(version)?;
+        let changed = Self::with(&self.writer, move |c| {
+            c.execute(
+                "UPDATE snapshots SET checkpoint = ?1 WHERE version = ?2",
+                params![checkpoint, v],
+            )
+            .map_err(StoreError::backend)
+        })
+        .await?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "no snapshot {version} to add cosignatures to"
+            )));
+        }
+        Ok(())
+    }
+
     async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
         Self::with(&self.writer, move |c| commit(c, entries, known, seal)).await
     }

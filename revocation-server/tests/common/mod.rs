@@ -397,7 +397,7 @@ pub fn fetch_verified_log(
     use weightseal_verifier::revocation::merkle;
     use weightseal_verifier::revocation::snapshot::{open_checkpoint, Snapshot};
     use weightseal_verifier::revocation::tile::{decode_tile, tiles_covering};
-    let (status, body) = get("/v1/checkpoint");
+    let (status, body) = get("/checkpoint");
     assert_eq!(status, 200);
     let cp = open_checkpoint(&body, std::slice::from_ref(verifier)).unwrap();
     let (status, body) = get("/v1/snapshot");

@@ -342,10 +342,11 @@ mod tests {
         let err = short.to_bytes().unwrap_err().to_string();
         assert!(err.contains("entry 7 is 71 bytes"), "{err}");
         assert!(Bundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-        assert!(b.get("v1/entries/0").unwrap().is_some());
-        assert!(b.get("v1/entries/1.p/44").unwrap().is_some());
-        assert!(b.get("v1/entries/1.p/43").unwrap().is_none());
-        assert!(b.get("v1/entries/1").unwrap().is_none());
+        assert!(b.get("tile/entries/000").unwrap().is_some());
+        assert!(b.get("tile/entries/001.p/44").unwrap().is_some());
+        assert!(b.get("tile/entries/001.p/43").unwrap().is_none());
+        assert!(b.get("tile/entries/001").unwrap().is_none());
+        assert_eq!(b.get("checkpoint").unwrap().unwrap(), b"c\n");
         assert!(b.get("v1/proof/consistency/1/2").unwrap().is_none());
         assert_eq!(b.get("v1/snapshot").unwrap().unwrap(), b"s\n");
     }

@@ -148,6 +148,41 @@ impl Source for HttpSource {
     }
 }
 
+/// POSTs `body` to `url` and returns the HTTP status and at most `limit` bytes of the answer
+/// (a longer answer is a [`SourceError::TooLarge`]). Used by a log to reach its witnesses
+/// (C2SP tlog-witness `add-checkpoint`), with the same TLS settings and timeouts as every
+/// request here.
+pub fn post(
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+    limit: usize,
+) -> Result<(u16, Vec<u8>), SourceError> {
+    let transport = |reason: String| SourceError::Transport {
+        url: url.to_owned(),
+        reason,
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(transport("the URL must start with https:// or http://".into()));
+    }
+    let client = build_client(timeout).map_err(transport)?;
+    let resp = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .map_err(|e| transport(e.to_string()))?;
+    let status = resp.status().as_u16();
+    match read_limited(resp, limit).map_err(transport)? {
+        Some(bytes) => Ok((status, bytes)),
+        None => Err(SourceError::TooLarge {
+            path: url.to_owned(),
+            limit,
+        }),
+    }
+}
+
 /// Why a submission failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -468,7 +503,10 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(join("http://h:1/", "v1/snapshot"), "http://h:1/v1/snapshot");
-        assert_eq!(join("https://cdn/x", "v1/entries/0"), "https://cdn/x/v1/entries/0");
+        assert_eq!(
+            join("https://cdn/x", "tile/entries/000"),
+            "https://cdn/x/tile/entries/000"
+        );
         assert!(HttpSource::new("ftp://x").is_err());
     }
 

@@ -363,6 +363,12 @@ impl LocalState {
         &self.dir
     }
 
+    /// Requires the witness quorum of `policy` on every checkpoint a sync accepts
+    /// (spec/revocation.md §5.1).
+    pub fn set_witness_policy(&mut self, policy: crate::revocation::cosignature::WitnessPolicy) {
+        self.state.set_witness_policy(policy);
+    }
+
     /// The held state.
     pub fn state(&self) -> &RevocationState {
         &self.state

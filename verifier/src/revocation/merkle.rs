@@ -482,6 +482,19 @@ impl MerkleTree {
         Some(proof)
     }
 
+    /// The bytes of a tlog-tiles hash tile (spec/revocation.md §6): `width` hashes of the
+    /// tile at `level`, `index`, each the root of a complete subtree of `256^level` leaves,
+    /// concatenated. `None` unless `1 <= width <= 256` and the tree holds every hash.
+    pub fn hash_tile(&self, level: u8, index: u64, width: u64) -> Option<Vec<u8>> {
+        if !(1..=256).contains(&width) || level > 63 {
+            return None;
+        }
+        let row = self.levels.get(usize::from(level).checked_mul(8)?)?;
+        let first = usize::try_from(index.checked_mul(256)?).ok()?;
+        let hashes = row.get(first..first.checked_add(usize::try_from(width).ok()?)?)?;
+        Some(hashes.concat())
+    }
+
     /// MTH(D[start:start+size]) for `size >= 1`. O(1) for an aligned complete
     /// subtree, O(log n) for the aligned right-edge ranges the proof
     /// algorithms use; `None` if the range is not fully stored.
@@ -679,6 +692,29 @@ mod tests {
                 node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
             }
         }
+    }
+
+    #[test]
+    fn hash_tiles_hold_aligned_subtree_roots() {
+        let mut tree = MerkleTree::new();
+        for i in 0..(256u32 * 3 + 7) {
+            tree.push(leaf_hash(&i.to_be_bytes()));
+        }
+        let level0 = tree.hash_tile(0, 3, 7).unwrap();
+        assert_eq!(level0.len(), 7 * 32);
+        assert_eq!(level0[..32], tree.leaf(768).unwrap());
+        assert_eq!(tree.hash_tile(0, 3, 8), None, "past the end");
+        let level1 = tree.hash_tile(1, 0, 3).unwrap();
+        for k in 0..3u64 {
+            let mut sub = MerkleTree::new();
+            for i in 0..256 {
+                sub.push(tree.leaf(k * 256 + i).unwrap());
+            }
+            assert_eq!(level1[(k as usize) * 32..(k as usize + 1) * 32], sub.root());
+        }
+        assert_eq!(tree.hash_tile(1, 0, 4), None);
+        assert_eq!(tree.hash_tile(0, 0, 0), None);
+        assert_eq!(tree.hash_tile(0, 0, 257), None);
     }
 
     #[test]

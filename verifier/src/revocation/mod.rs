@@ -5,6 +5,7 @@
 //! * [`entry`]: entries and signed entries (the log leaves), submissions.
 //! * [`policy`]: which issuers a log accepts and what each may revoke.
 //! * [`merkle`], [`note`]: RFC 6962 hashing and proofs; C2SP signed notes and checkpoints.
+//! * [`cosignature`]: witness cosignatures (C2SP tlog-cosignature) and the witness quorum.
 //! * [`snapshot`]: the signed snapshot (version, expiry) and checkpoint helpers.
 //! * [`tile`]: publication paths, entry tiles, proof and API documents.
 //! * [`state`]: the client state folder, sync rules and lookups.
@@ -16,6 +17,7 @@
 pub mod bundle;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod cosignature;
 pub mod entry;
 pub mod local;
 pub mod merkle;

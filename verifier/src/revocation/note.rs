@@ -27,7 +27,7 @@ pub const MAX_SIGNATURES: usize = 100;
 /// Signature type identifier byte for Ed25519 (c2sp.org/signed-note).
 const ALG_ED25519: u8 = 0x01;
 /// Every signature line starts with an em dash and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Longest excerpt of untrusted input quoted in an error.
 const EXCERPT_CHARS: usize = 64;
 
@@ -199,7 +199,7 @@ fn excerpt(s: &str) -> String {
     out
 }
 
-fn hex4(id: &[u8; 4]) -> String {
+pub(crate) fn hex4(id: &[u8; 4]) -> String {
     format!("{:08x}", u32::from_be_bytes(*id))
 }
 
@@ -221,7 +221,7 @@ fn check_chars(text: &str) -> Result<(), NoteError> {
 
 /// Checks a key name: non-empty, no Unicode white space, no `+`, no control
 /// characters.
-fn check_name(name: &str) -> Result<(), NoteError> {
+pub(crate) fn check_name(name: &str) -> Result<(), NoteError> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.contains('+') {
@@ -260,22 +260,35 @@ fn parse_key_id(s: &str) -> Option<[u8; 4]> {
 
 /// Decodes `base64(0x01 || 32 bytes)`.
 fn decode_typed_key(s: &str) -> Result<[u8; 32], KeyBlobError> {
+    decode_key_of_type(s, ALG_ED25519)
+}
+
+/// Decodes `base64(alg || 32 bytes)`.
+pub(crate) fn decode_key_of_type(s: &str, alg_wanted: u8) -> Result<[u8; 32], KeyBlobError> {
     let raw = BASE64.decode(s).map_err(|_| KeyBlobError::Base64)?;
     match raw.split_first() {
-        Some((&ALG_ED25519, rest)) => <[u8; 32]>::try_from(rest).map_err(|_| KeyBlobError::Length(rest.len())),
+        Some((&alg, rest)) if alg == alg_wanted => {
+            <[u8; 32]>::try_from(rest).map_err(|_| KeyBlobError::Length(rest.len()))
+        }
         Some((&alg, _)) => Err(KeyBlobError::Algorithm(alg)),
         None => Err(KeyBlobError::Length(0)),
     }
 }
 
 fn encode_typed_key(key: &[u8; 32]) -> String {
+    encode_key_of_type(key, ALG_ED25519)
+}
+
+/// `base64(alg || 32 bytes)`.
+pub(crate) fn encode_key_of_type(key: &[u8; 32], alg: u8) -> String {
     let mut raw = Vec::with_capacity(33);
-    raw.push(ALG_ED25519);
+    raw.push(alg);
     raw.extend_from_slice(key);
     BASE64.encode(raw)
 }
 
-enum KeyBlobError {
+/// Why a typed key blob was refused.
+pub(crate) enum KeyBlobError {
     Base64,
     Algorithm(u8),
     Length(usize),
@@ -538,14 +551,23 @@ pub fn open_note_bytes(bytes: &[u8], verifiers: &[NoteVerifierKey]) -> Result<Op
     open_note(text, verifiers)
 }
 
-/// Parses a signed note and checks its signatures against `verifiers`.
-///
-/// Succeeds only if at least one signature line is from a known key (same
-/// name and key ID) and verifies. Signatures from unknown keys are ignored;
-/// a signature from a known key that does not verify rejects the note. At
-/// most [`MAX_NOTE_SIZE`] bytes and [`MAX_SIGNATURES`] signature lines are
-/// accepted.
-pub fn open_note(text: &str, verifiers: &[NoteVerifierKey]) -> Result<OpenedNote, NoteError> {
+/// One signature line of a note, parsed but not verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignatureLine<'a> {
+    /// 1-based line number in the note.
+    pub(crate) line: usize,
+    /// The key name.
+    pub(crate) name: &'a str,
+    /// The key ID.
+    pub(crate) key_id: [u8; 4],
+    /// The signature bytes after the key ID.
+    pub(crate) signature: Vec<u8>,
+}
+
+/// Splits a signed note into its body (with its final newline) and its signature lines,
+/// checking the framing rules of c2sp.org/signed-note but no signature. Shared by
+/// [`open_note`] and the cosignature checks, so both read a note the same way.
+pub(crate) fn split_note(text: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     if text.len() > MAX_NOTE_SIZE {
         return Err(NoteError::TooLarge {
             size: text.len(),
@@ -573,9 +595,7 @@ pub fn open_note(text: &str, verifiers: &[NoteVerifierKey]) -> Result<OpenedNote
     }
     // Line number of the first signature line: body lines, then the blank.
     let first_line = body.matches('\n').count() + 2;
-
-    let mut verified_by: Vec<String> = Vec::new();
-    let mut unknown = 0;
+    let mut lines = Vec::with_capacity(count);
     for (i, line) in sigs.split_terminator('\n').enumerate() {
         let line_no = first_line + i;
         let malformed = |reason| NoteError::MalformedSignatureLine {
@@ -599,7 +619,34 @@ pub fn open_note(text: &str, verifiers: &[NoteVerifierKey]) -> Result<OpenedNote
             Some((id, sig)) if !sig.is_empty() => (*id, sig),
             _ => return Err(malformed("signature is shorter than 5 bytes")),
         };
+        lines.push(SignatureLine {
+            line: line_no,
+            name,
+            key_id: id,
+            signature: sig.to_vec(),
+        });
+    }
+    Ok((body, lines))
+}
 
+/// Parses a signed note and checks its signatures against `verifiers`.
+///
+/// Succeeds only if at least one signature line is from a known key (same
+/// name and key ID) and verifies. Signatures from unknown keys are ignored;
+/// a signature from a known key that does not verify rejects the note. At
+/// most [`MAX_NOTE_SIZE`] bytes and [`MAX_SIGNATURES`] signature lines are
+/// accepted.
+pub fn open_note(text: &str, verifiers: &[NoteVerifierKey]) -> Result<OpenedNote, NoteError> {
+    let (body, lines) = split_note(text)?;
+    let mut verified_by: Vec<String> = Vec::new();
+    let mut unknown = 0;
+    for SignatureLine {
+        line: line_no,
+        name,
+        key_id: id,
+        signature: sig,
+    } in lines
+    {
         let mut known = verifiers.iter().filter(|v| v.name == name && v.key_id == id);
         let Some(verifier) = known.next() else {
             unknown += 1;
@@ -616,7 +663,7 @@ pub fn open_note(text: &str, verifiers: &[NoteVerifierKey]) -> Result<OpenedNote
             name: name.to_owned(),
             key_id: hex4(&id),
         };
-        let sig = <[u8; Signature::BYTE_SIZE]>::try_from(sig).map_err(|_| invalid())?;
+        let sig = <[u8; Signature::BYTE_SIZE]>::try_from(sig.as_slice()).map_err(|_| invalid())?;
         verifier
             .key
             .verify_strict(body.as_bytes(), &Signature::from_bytes(&sig))

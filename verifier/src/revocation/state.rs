@@ -33,6 +33,7 @@ use crate::cbor::{self, Limits};
 use crate::digest::Digest;
 use crate::keys::KeyId;
 use crate::manifest::{Fields, FileEntry, Manifest};
+use crate::revocation::cosignature::{CosignatureError, WitnessPolicy};
 use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject};
 use crate::revocation::merkle::{self, Hash, ProofError};
 use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
@@ -337,6 +338,15 @@ pub enum RevocationError {
         /// The fetched origin.
         found: String,
     },
+    /// The checkpoint lacks the witness cosignatures the client's policy requires
+    /// (spec/revocation.md §5.1): it may be a view of the log that no honest witness saw.
+    #[error("the log's checkpoint (size {size}) is refused: {source}")]
+    WitnessQuorum {
+        /// The checkpoint's size.
+        size: u64,
+        /// What is missing.
+        source: CosignatureError,
+    },
     /// An earlier sync caught the log contradicting itself; the evidence is kept and every
     /// answer is refused until an operator investigates and clears the mark
     /// ([`RevocationState::clear_misbehaviour`], `weightseal revocations clear-evidence`).
@@ -546,6 +556,8 @@ pub struct RevocationState {
     misbehaved: Option<(Misbehaviour, Option<PathBuf>)>,
     /// The checkpoint note being synced, kept for evidence if the sync is refused.
     fetched_checkpoint: Option<String>,
+    /// Which witnesses must have cosigned a checkpoint before it is accepted.
+    witnesses: WitnessPolicy,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RevocationError + '_ {
@@ -620,7 +632,20 @@ impl RevocationState {
             void: HashMap::new(),
             misbehaved: None,
             fetched_checkpoint: None,
+            witnesses: WitnessPolicy::none(),
         }
+    }
+
+    /// Requires every checkpoint a sync accepts from now on to carry the cosignatures of a
+    /// quorum of `policy`'s witnesses (spec/revocation.md §5.1). The default,
+    /// [`WitnessPolicy::none`], accepts the log's signature alone.
+    pub fn set_witness_policy(&mut self, policy: WitnessPolicy) {
+        self.witnesses = policy;
+    }
+
+    /// The witness policy syncs apply.
+    pub fn witness_policy(&self) -> &WitnessPolicy {
+        &self.witnesses
     }
 
     /// Opens (or creates) the state folder `dir`, pinned to the log keys `keys`.
@@ -911,7 +936,7 @@ impl RevocationState {
     /// [`RevocationState::require_fresh`] then refuses until the mark is cleared (§7.5).
     ///
     /// The notes come from `v1/publication` (both notes of one tree in one document) when
-    /// the source serves it; else from `v1/checkpoint` and `v1/snapshot`, fetched twice at
+    /// the source serves it; else from `checkpoint` and `v1/snapshot`, fetched twice at
     /// most when they describe trees of different sizes.
     pub fn sync(&mut self, source: &dyn Source, now: u64) -> Result<SyncReport, RevocationError> {
         self.fetched_checkpoint = None;
@@ -1080,6 +1105,14 @@ impl RevocationState {
                 });
             }
         }
+        // After the comparisons with the held state: a log-signed note that contradicts it is
+        // evidence of misbehaviour whether or not witnesses saw it.
+        self.witnesses
+            .check(&checkpoint_note)
+            .map_err(|source| RevocationError::WitnessQuorum {
+                size: checkpoint.size,
+                source,
+            })?;
         let new_size = checkpoint.size;
         // Consistency proof, when the source serves one.
         if old_size > 0 && new_size > old_size {
@@ -1317,7 +1350,7 @@ mod tests {
 
     #[test]
     fn safe_paths() {
-        assert!(is_safe_path("v1/entries/3.p/4"));
+        assert!(is_safe_path("tile/entries/x001/003.p/4"));
         assert!(is_safe_path("v1/proof/consistency/1/2"));
         for bad in ["", "/v1/snapshot", "v1/../x", "v1//x", "v1/./x", "v1/a b", "v1\\x"] {
             assert!(!is_safe_path(bad), "{bad}");

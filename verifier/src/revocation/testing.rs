@@ -9,13 +9,14 @@ use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 
 use crate::keys::PublicKey;
+use crate::revocation::cosignature::WitnessSigner;
 use crate::revocation::entry::{Entry, EntryError, SignedEntry};
 use crate::revocation::merkle::{self, MerkleTree};
 use crate::revocation::note::{Checkpoint, NoteSignerKey};
 use crate::revocation::snapshot::{sign_checkpoint, Snapshot, SnapshotError, DEFAULT_TTL_SECS};
 use crate::revocation::tile::{
-    consistency_proof_path, encode_tile, proof_to_hex, tiles_covering, ConsistencyProofDoc, CHECKPOINT_PATH,
-    SNAPSHOT_PATH, TILE_WIDTH,
+    consistency_proof_path, encode_tile, hash_tiles, proof_to_hex, tiles_covering, ConsistencyProofDoc,
+    CHECKPOINT_PATH, SNAPSHOT_PATH, TILE_WIDTH,
 };
 
 /// An in-memory log that can sign checkpoints and snapshots and write a static export.
@@ -31,6 +32,9 @@ pub struct Publisher {
     pub version: u64,
     /// Snapshot lifetime.
     pub ttl: u64,
+    /// Witnesses that cosign every checkpoint note this publisher signs (a test stand-in for
+    /// the witness protocol: they cosign whatever they are given).
+    pub witnesses: Vec<WitnessSigner>,
 }
 
 impl Publisher {
@@ -42,6 +46,7 @@ impl Publisher {
             leaves: Vec::new(),
             version: 0,
             ttl: DEFAULT_TTL_SECS,
+            witnesses: Vec::new(),
         }
     }
 
@@ -77,9 +82,18 @@ impl Publisher {
         }
     }
 
-    /// The signed checkpoint note of the current tree.
+    /// The signed checkpoint note of the current tree, with a cosignature (timestamp 1) by
+    /// each of [`Publisher::witnesses`].
     pub fn checkpoint_note(&self) -> Result<String, SnapshotError> {
-        sign_checkpoint(&self.checkpoint(), &self.key)
+        let mut note = sign_checkpoint(&self.checkpoint(), &self.key)?;
+        let body = self.checkpoint().to_body();
+        for w in &self.witnesses {
+            // Cosigning fails only for timestamps over 2^63 - 1.
+            if let Ok(line) = w.cosign(&body, 1) {
+                note.push_str(&line);
+            }
+        }
+        Ok(note)
     }
 
     /// Signs a new snapshot (next version) of the current tree issued at `issued`.
@@ -89,9 +103,9 @@ impl Publisher {
     }
 
     /// Writes the whole publication under `dir` like `weightseal-server export`: both
-    /// notes (a new snapshot issued at `issued`), every full tile, the partial tile and
-    /// the consistency proofs to the current size from every multiple of 256 and from
-    /// the last 256 sizes.
+    /// notes (a new snapshot issued at `issued`), every entry bundle and hash tile of the
+    /// current size, and the consistency proofs to the current size from every multiple of
+    /// 256 and from the last 256 sizes.
     pub fn export(&mut self, dir: &Path, issued: u64) -> std::io::Result<()> {
         let other = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
         let write = |path: &str, bytes: &[u8]| -> std::io::Result<()> {
@@ -113,6 +127,13 @@ impl Publisher {
         for tile in tiles_covering(0, size) {
             let leaves = &self.leaves[tile.first() as usize..tile.end() as usize];
             write(&tile.path(), &encode_tile(leaves).map_err(|e| other(&e))?)?;
+        }
+        for tile in hash_tiles(size) {
+            let bytes = self
+                .tree
+                .hash_tile(tile.level, tile.index, tile.width)
+                .ok_or_else(|| std::io::Error::other("the tree lacks a hash tile"))?;
+            write(&tile.path(), &bytes)?;
         }
         let mut olds: Vec<u64> = (1..size).filter(|o| o % TILE_WIDTH == 0).collect();
         olds.extend(size.saturating_sub(256).max(1)..size);

@@ -1,24 +1,34 @@
-//! Entry tiles, publication paths and proof documents (spec/revocation.md §6).
+//! Publication paths, entry bundles, hash tiles and proof documents (spec/revocation.md §6).
 //!
-//! Entries are published in tiles of [`TILE_WIDTH`] leaves: tile `k` holds entries
-//! `[256k, 256k + 256)` and lives at `v1/entries/{k}`; the last, partial tile of a log of
-//! size `n` holds its first `w = n mod 256` entries and lives at `v1/entries/{k}.p/{w}`.
-//! A tile is a deterministic CBOR array of byte strings, each the exact signed-entry
-//! bytes (the leaf). Paths here never start with `/`: they are relative to the base URL
-//! (or export directory).
+//! The log is published in the C2SP `tlog-tiles` layout (<https://c2sp.org/tlog-tiles>), so
+//! any tlog-tiles reader or witness reads it unchanged: the checkpoint at `checkpoint`, hash
+//! tiles at `tile/<L>/<N>[.p/<W>]` and entry bundles at `tile/entries/<N>[.p/<W>]`, where
+//! `<N>` is written in 3-digit groups, every group but the last prefixed with `x`
+//! (`1234067` → `x001/x234/067`). Entry bundle `k` ([`TileRef`]) holds entries
+//! `[256k, 256k + 256)`; the last, partial bundle of a log of size `n` holds its first
+//! `w = n mod 256` entries. A bundle is the leaves one after the other, each a big-endian
+//! `u16` length then the exact signed-entry bytes. Our own documents (snapshot,
+//! publication, proofs, submission) stay under `v1/`. Paths here never start with `/`: they
+//! are relative to the base URL (or export directory).
 
 use ciborium::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::cbor::{self, CborError, Limits};
+use crate::cbor::{self, Limits};
 use crate::revocation::entry::MAX_SIGNED_ENTRY_BYTES;
 use crate::revocation::merkle::Hash;
 
 /// Entries per full tile.
 pub const TILE_WIDTH: u64 = 256;
 
-/// The largest tile, in bytes: 256 entries of at most 8 KiB plus framing.
-pub const MAX_TILE_BYTES: usize = 256 * (MAX_SIGNED_ENTRY_BYTES + 3) + 16;
+/// The largest entry bundle, in bytes: 256 entries of at most 8 KiB, each after its 2-byte length.
+pub const MAX_TILE_BYTES: usize = 256 * (MAX_SIGNED_ENTRY_BYTES + 2);
+
+/// The size of a full hash tile: 256 hashes of 32 bytes.
+pub const HASH_TILE_BYTES: usize = 256 * 32;
+
+/// Tile height: every tile spans 8 levels of the tree (256 hashes).
+pub const TILE_HEIGHT: u32 = 8;
 
 /// The largest proof document, in bytes.
 pub const MAX_PROOF_BYTES: usize = 64 * 1024;
@@ -26,8 +36,8 @@ pub const MAX_PROOF_BYTES: usize = 64 * 1024;
 /// The most hashes a proof may hold (a tree of 2^64 leaves needs at most 128).
 pub const MAX_PROOF_HASHES: usize = 128;
 
-/// Path of the signed checkpoint note.
-pub const CHECKPOINT_PATH: &str = "v1/checkpoint";
+/// Path of the signed checkpoint note (tlog-tiles; it carries the witnesses' cosignatures).
+pub const CHECKPOINT_PATH: &str = "checkpoint";
 /// Path of the signed snapshot note.
 pub const SNAPSHOT_PATH: &str = "v1/snapshot";
 /// Path of the publication: the signed checkpoint and snapshot of one tree as one document
@@ -64,15 +74,7 @@ pub enum TileError {
         /// The limit.
         limit: usize,
     },
-    /// The tile's CBOR was refused.
-    #[error("tile {path}: {source}")]
-    Cbor {
-        /// The tile's path.
-        path: String,
-        /// Why.
-        source: CborError,
-    },
-    /// The tile is not an array of byte strings.
+    /// The entry bundle is not a sequence of length-prefixed entries.
     #[error("tile {path}: {problem}")]
     Shape {
         /// The tile's path.
@@ -80,7 +82,7 @@ pub enum TileError {
         /// What is wrong.
         problem: String,
     },
-    /// The tile holds a different number of entries than its path says.
+    /// The bundle holds fewer entries than its path says.
     #[error("tile {path} holds {found} entries, expected {expected}")]
     WrongWidth {
         /// The tile's path.
@@ -173,38 +175,164 @@ impl TileRef {
         self.first().saturating_add(self.width)
     }
 
-    /// `v1/entries/{k}` or `v1/entries/{k}.p/{w}`.
+    /// `tile/entries/<N>` or `tile/entries/<N>.p/<w>`, `<N>` in the tlog-tiles encoding.
     pub fn path(&self) -> String {
-        if self.is_full() {
-            format!("v1/entries/{}", self.index)
-        } else {
-            format!("v1/entries/{}.p/{}", self.index, self.width)
-        }
+        tile_path("entries", self.index, self.width)
     }
 
-    /// Parses a tile path (with or without a leading `/`); `None` if it is not one.
-    /// Numbers must be canonical decimal; a partial width must be `1..=255`.
+    /// Parses an entry bundle path (with or without a leading `/`); `None` if it is not one.
+    /// The index must be in the canonical tlog-tiles encoding; a partial width must be
+    /// `1..=255`.
     pub fn parse_path(path: &str) -> Option<TileRef> {
-        let rest = path.strip_prefix('/').unwrap_or(path).strip_prefix("v1/entries/")?;
-        let num = |s: &str| -> Option<u64> {
-            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
-                return None;
-            }
-            s.parse().ok()
-        };
-        match rest.split_once(".p/") {
-            None => Some(TileRef {
-                index: num(rest)?,
-                width: TILE_WIDTH,
-            }),
-            Some((k, w)) => {
-                let width = num(w)?;
-                (1..TILE_WIDTH)
-                    .contains(&width)
-                    .then_some(TileRef { index: num(k)?, width })
-            }
+        let rest = path.strip_prefix('/').unwrap_or(path).strip_prefix("tile/entries/")?;
+        let (index, width) = parse_index_and_width(rest)?;
+        Some(TileRef { index, width })
+    }
+}
+
+/// `tile/<level>/<N>[.p/<w>]`.
+fn tile_path(level: &str, index: u64, width: u64) -> String {
+    let mut path = format!("tile/{level}/{}", encode_tile_index(index));
+    if width != TILE_WIDTH {
+        path.push_str(&format!(".p/{width}"));
+    }
+    path
+}
+
+/// A tile index in the tlog-tiles path encoding: zero-padded 3-digit groups, every group
+/// but the last prefixed with `x` (`5` → `005`, `1234067` → `x001/x234/067`).
+pub fn encode_tile_index(index: u64) -> String {
+    let mut groups = Vec::new();
+    let mut n = index;
+    loop {
+        groups.push(n % 1000);
+        n /= 1000;
+        if n == 0 {
+            break;
         }
     }
+    let last = groups.len() - 1;
+    groups
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, g)| {
+            if i < last {
+                format!("x{g:03}")
+            } else {
+                format!("{g:03}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Parses `<N>[.p/<w>]` as [`tile_path`] writes it; only the canonical form is accepted (no
+/// leading `x000` group, exactly 3 digits per group), so every tile has exactly one path.
+fn parse_index_and_width(text: &str) -> Option<(u64, u64)> {
+    let (index_text, width) = match text.split_once(".p/") {
+        None => (text, TILE_WIDTH),
+        Some((n, w)) => {
+            let canonical = !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) && !w.starts_with('0');
+            let width: u64 = canonical.then(|| w.parse().ok()).flatten()?;
+            (n, (1..TILE_WIDTH).contains(&width).then_some(width)?)
+        }
+    };
+    let groups: Vec<&str> = index_text.split('/').collect();
+    let (last, leading) = groups.split_last()?;
+    // 7 groups hold every u64 (at most 20 digits).
+    if groups.len() > 7 {
+        return None;
+    }
+    let digits = |g: &str| (g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit())).then(|| g.parse::<u64>().ok())?;
+    let mut index: u64 = 0;
+    for (i, g) in leading.iter().enumerate() {
+        let v = digits(g.strip_prefix('x')?)?;
+        if i == 0 && v == 0 {
+            return None;
+        }
+        index = index.checked_mul(1000)?.checked_add(v)?;
+    }
+    index = index.checked_mul(1000)?.checked_add(digits(last)?)?;
+    Some((index, width))
+}
+
+/// One hash tile (tlog-tiles): level `level`, index `index`, `width` hashes. Hash `i` of the
+/// tile is the root of the complete subtree of `256^level` leaves starting at leaf
+/// `(256 * index + i) * 256^level`; level 0 holds the leaf hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashTileRef {
+    /// Level `L`, `0..=63`.
+    pub level: u8,
+    /// Tile index `N` within the level.
+    pub index: u64,
+    /// Hashes in it, `1..=256`; 256 is a full tile.
+    pub width: u64,
+}
+
+impl HashTileRef {
+    /// `tile/<L>/<N>[.p/<w>]`.
+    pub fn path(&self) -> String {
+        tile_path(&self.level.to_string(), self.index, self.width)
+    }
+
+    /// Parses a hash tile path (with or without a leading `/`); `None` if it is not one
+    /// (entry bundle paths included).
+    pub fn parse_path(path: &str) -> Option<HashTileRef> {
+        let rest = path.strip_prefix('/').unwrap_or(path).strip_prefix("tile/")?;
+        let (level, rest) = rest.split_once('/')?;
+        let canonical = !level.is_empty()
+            && level.len() <= 2
+            && level.bytes().all(|b| b.is_ascii_digit())
+            && (level == "0" || !level.starts_with('0'));
+        let level: u8 = canonical.then(|| level.parse().ok()).flatten()?;
+        if level > 63 {
+            return None;
+        }
+        let (index, width) = parse_index_and_width(rest)?;
+        Some(HashTileRef { level, index, width })
+    }
+
+    /// Leaves under one hash of this tile: `256^level`, `None` past 2^64.
+    pub fn leaves_per_hash(&self) -> Option<u64> {
+        1u64.checked_shl(u32::from(self.level) * TILE_HEIGHT)
+    }
+
+    /// The smallest tree size whose hashes this tile holds all of.
+    pub fn needed_size(&self) -> Option<u64> {
+        self.index
+            .checked_mul(TILE_WIDTH)?
+            .checked_add(self.width)?
+            .checked_mul(self.leaves_per_hash()?)
+    }
+}
+
+/// Every hash tile of a tree of `size` leaves, as a tlog-tiles log publishes it: the full
+/// tiles at each level and, where the level does not end on a tile boundary, its partial
+/// tile of width `floor(size / 256^L) mod 256`.
+pub fn hash_tiles(size: u64) -> Vec<HashTileRef> {
+    let mut out = Vec::new();
+    let mut hashes = size;
+    let mut level = 0u8;
+    while hashes > 0 {
+        for index in 0..hashes / TILE_WIDTH {
+            out.push(HashTileRef {
+                level,
+                index,
+                width: TILE_WIDTH,
+            });
+        }
+        if !hashes.is_multiple_of(TILE_WIDTH) {
+            out.push(HashTileRef {
+                level,
+                index: hashes / TILE_WIDTH,
+                width: hashes % TILE_WIDTH,
+            });
+        }
+        hashes /= TILE_WIDTH;
+        level += 1;
+    }
+    out
 }
 
 /// The tiles a client fetches to learn entries `[from, to)` of a log of size `to`:
@@ -224,29 +352,31 @@ pub fn tiles_covering(from: u64, to: u64) -> Vec<TileRef> {
         .collect()
 }
 
-/// Encodes a tile: a CBOR array of the leaves' bytes.
+/// Encodes an entry bundle: each leaf as a big-endian `u16` length and its bytes.
 pub fn encode_tile<B: AsRef<[u8]>>(leaves: &[B]) -> Result<Vec<u8>, TileError> {
     let n = leaves.len() as u64;
     if n == 0 || n > TILE_WIDTH {
         return Err(TileError::BadWidth { width: n });
     }
-    let array = Value::Array(leaves.iter().map(|l| Value::Bytes(l.as_ref().to_vec())).collect());
-    let bytes = cbor::encode(&array).map_err(|source| TileError::Cbor {
-        path: String::new(),
-        source,
-    })?;
-    if bytes.len() > MAX_TILE_BYTES {
-        return Err(TileError::TooLarge {
-            what: "tile",
-            size: bytes.len(),
-            limit: MAX_TILE_BYTES,
-        });
+    let mut out = Vec::with_capacity(leaves.iter().map(|l| l.as_ref().len() + 2).sum());
+    for (i, leaf) in leaves.iter().enumerate() {
+        let leaf = leaf.as_ref();
+        let len = u16::try_from(leaf.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= MAX_SIGNED_ENTRY_BYTES)
+            .ok_or_else(|| TileError::Shape {
+                path: String::new(),
+                problem: format!("entry {i} is {} bytes, over {MAX_SIGNED_ENTRY_BYTES}", leaf.len()),
+            })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(leaf);
     }
-    Ok(bytes)
+    Ok(out)
 }
 
-/// Decodes a tile fetched as `tile`, requiring exactly `tile.width` leaves of at most
-/// [`MAX_SIGNED_ENTRY_BYTES`] each. The leaves are returned undecoded.
+/// Decodes an entry bundle fetched as `tile`, requiring exactly `tile.width` leaves of at
+/// most [`MAX_SIGNED_ENTRY_BYTES`] each and nothing after them. The leaves are returned
+/// undecoded.
 pub fn decode_tile(bytes: &[u8], tile: TileRef) -> Result<Vec<Vec<u8>>, TileError> {
     let path = tile.path();
     if bytes.len() > MAX_TILE_BYTES {
@@ -256,43 +386,50 @@ pub fn decode_tile(bytes: &[u8], tile: TileRef) -> Result<Vec<Vec<u8>>, TileErro
             limit: MAX_TILE_BYTES,
         });
     }
-    let limits = Limits {
-        max_bytes: MAX_TILE_BYTES,
-        max_items: TILE_WIDTH + 1,
-        max_depth: 1,
-    };
-    let value = cbor::decode(bytes, limits).map_err(|source| TileError::Cbor {
-        path: path.clone(),
-        source,
-    })?;
-    let Value::Array(items) = value else {
-        return Err(TileError::Shape {
-            path,
-            problem: "not an array".into(),
+    let mut leaves = Vec::with_capacity(tile.width as usize);
+    let mut rest = bytes;
+    while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+        let i = leaves.len();
+        if i as u64 == tile.width {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes(*len));
+        if len > MAX_SIGNED_ENTRY_BYTES {
+            return Err(TileError::Shape {
+                path,
+                problem: format!("entry {i} is {len} bytes, over {MAX_SIGNED_ENTRY_BYTES}"),
+            });
+        }
+        let Some((leaf, tail)) = tail.split_at_checked(len) else {
+            return Err(TileError::Shape {
+                path,
+                problem: format!("entry {i} declares {len} bytes, only {} follow", tail.len()),
+            });
+        };
+        leaves.push(leaf.to_vec());
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(if leaves.len() as u64 == tile.width {
+            TileError::Shape {
+                path,
+                problem: format!("{} bytes after the last entry", rest.len()),
+            }
+        } else {
+            TileError::Shape {
+                path,
+                problem: "a truncated entry length at the end".into(),
+            }
         });
-    };
-    if items.len() as u64 != tile.width {
+    }
+    if leaves.len() as u64 != tile.width {
         return Err(TileError::WrongWidth {
             path,
             expected: tile.width,
-            found: items.len() as u64,
+            found: leaves.len() as u64,
         });
     }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::Bytes(b) if b.len() <= MAX_SIGNED_ENTRY_BYTES => Ok(b),
-            Value::Bytes(b) => Err(TileError::Shape {
-                path: path.clone(),
-                problem: format!("item {i} is {} bytes, over {MAX_SIGNED_ENTRY_BYTES}", b.len()),
-            }),
-            _ => Err(TileError::Shape {
-                path: path.clone(),
-                problem: format!("item {i} is not a byte string"),
-            }),
-        })
-        .collect()
+    Ok(leaves)
 }
 
 /// A consistency proof document (`GET v1/proof/consistency/{old}/{new}`).
@@ -427,24 +564,90 @@ mod tests {
     #[test]
     fn paths() {
         let full = TileRef::new(3, 256).unwrap();
-        assert_eq!(full.path(), "v1/entries/3");
+        assert_eq!(full.path(), "tile/entries/003");
         let part = TileRef::new(3, 17).unwrap();
-        assert_eq!(part.path(), "v1/entries/3.p/17");
-        assert_eq!(TileRef::parse_path("/v1/entries/3"), Some(full));
-        assert_eq!(TileRef::parse_path("v1/entries/3.p/17"), Some(part));
+        assert_eq!(part.path(), "tile/entries/003.p/17");
+        assert_eq!(TileRef::parse_path("/tile/entries/003"), Some(full));
+        assert_eq!(TileRef::parse_path("tile/entries/003.p/17"), Some(part));
+        let big = TileRef::new(1_234_067, 256).unwrap();
+        assert_eq!(big.path(), "tile/entries/x001/x234/067");
+        assert_eq!(TileRef::parse_path(&big.path()), Some(big));
+        assert_eq!(encode_tile_index(0), "000");
+        assert_eq!(encode_tile_index(999), "999");
+        assert_eq!(encode_tile_index(1000), "x001/000");
+        assert_eq!(encode_tile_index(u64::MAX), "x018/x446/x744/x073/x709/x551/615");
+        assert_eq!(
+            parse_index_and_width("x018/x446/x744/x073/x709/x551/615"),
+            Some((u64::MAX, 256))
+        );
         for bad in [
-            "v1/entries/03",
-            "v1/entries/3.p/0",
-            "v1/entries/3.p/256",
-            "v1/entries/",
-            "v1/entries/x",
-            "v1/entries/3.p/",
+            "tile/entries/3",
+            "tile/entries/0003",
+            "tile/entries/x000/003",
+            "tile/entries/001/003",
+            "tile/entries/x1/003",
+            "tile/entries/003.p/0",
+            "tile/entries/003.p/256",
+            "tile/entries/003.p/017",
+            "tile/entries/",
+            "tile/entries/xyz",
+            "tile/entries/003.p/",
+            "tile/entries/x018/x446/x744/x073/x709/x551/616",
+            "v1/entries/3",
         ] {
             assert_eq!(TileRef::parse_path(bad), None, "{bad}");
         }
         assert!(TileRef::new(0, 0).is_err());
         assert!(TileRef::new(0, 257).is_err());
         assert_eq!(consistency_proof_path(256, 300), "v1/proof/consistency/256/300");
+        let h = HashTileRef {
+            level: 1,
+            index: 1000,
+            width: 5,
+        };
+        assert_eq!(h.path(), "tile/1/x001/000.p/5");
+        assert_eq!(HashTileRef::parse_path("/tile/1/x001/000.p/5"), Some(h));
+        assert_eq!(h.needed_size(), Some((256 * 1000 + 5) * 256));
+        for bad in [
+            "tile/entries/000",
+            "tile/01/000",
+            "tile/64/000",
+            "tile/0/00",
+            "tile//000",
+        ] {
+            assert_eq!(HashTileRef::parse_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hash_tiles_of_a_tree() {
+        // The tlog-tiles examples: 70,000 leaves are 273 full level-0 tiles, a partial one of
+        // 112, one full level-1 tile, a partial one of 17 and a partial level-2 tile of 1.
+        let tiles = hash_tiles(70_000);
+        let count = |level: u8, width: u64| tiles.iter().filter(|t| t.level == level && t.width == width).count();
+        assert_eq!(count(0, 256), 273);
+        assert_eq!(count(0, 112), 1);
+        assert_eq!(count(1, 256), 1);
+        assert_eq!(count(1, 17), 1);
+        assert_eq!(count(2, 1), 1);
+        assert_eq!(tiles.len(), 277);
+        // 256 leaves: a full level-0 tile and a partial level-1 tile of width 1.
+        assert_eq!(
+            hash_tiles(256),
+            vec![
+                HashTileRef {
+                    level: 0,
+                    index: 0,
+                    width: 256
+                },
+                HashTileRef {
+                    level: 1,
+                    index: 0,
+                    width: 1
+                }
+            ]
+        );
+        assert!(hash_tiles(0).is_empty());
     }
 
     #[test]
@@ -464,22 +667,31 @@ mod tests {
     }
 
     #[test]
-    fn tile_round_trip_and_errors() {
+    fn bundle_round_trip_and_errors() {
         let leaves = vec![b"a".to_vec(), b"bc".to_vec()];
         let bytes = encode_tile(&leaves).unwrap();
+        assert_eq!(bytes, b"\x00\x01a\x00\x02bc");
         let t = TileRef::new(0, 2).unwrap();
         assert_eq!(decode_tile(&bytes, t).unwrap(), leaves);
         assert!(matches!(
             decode_tile(&bytes, TileRef::new(0, 3).unwrap()),
-            Err(TileError::WrongWidth { .. })
+            Err(TileError::WrongWidth { found: 2, .. })
         ));
+        // One entry too many for the path.
         assert!(matches!(
-            decode_tile(&[0x82, 0x01, 0x02], t),
+            decode_tile(&bytes, TileRef::new(0, 1).unwrap()),
             Err(TileError::Shape { .. })
         ));
-        assert!(matches!(decode_tile(&[0xff], t), Err(TileError::Cbor { .. })));
+        // A length past the end, a stray byte, an entry over the limit.
+        assert!(matches!(decode_tile(&[0x00, 0x05, 1], t), Err(TileError::Shape { .. })));
+        assert!(matches!(
+            decode_tile(&[0x00, 0x01, 1, 0x00], t),
+            Err(TileError::Shape { .. })
+        ));
+        assert!(matches!(decode_tile(&[0xff, 0xff], t), Err(TileError::Shape { .. })));
         let empty: Vec<Vec<u8>> = vec![];
         assert!(encode_tile(&empty).is_err());
+        assert!(encode_tile(&[vec![0u8; MAX_SIGNED_ENTRY_BYTES + 1]]).is_err());
     }
 
     #[test]
