@@ -421,6 +421,26 @@ pub enum DecisionError {
     /// The state folder could not be used.
     #[error(transparent)]
     State(Box<LocalStateError>),
+    /// The state holds revoked `lineage` entries and the model cannot be fingerprinted to
+    /// compare with them: its status cannot be established (fail closed).
+    #[error("cannot compare {} with the {entries} lineage revocation(s) held: {source}", model.display())]
+    Fingerprint {
+        /// The model.
+        model: PathBuf,
+        /// How many revoked lineage entries are held.
+        entries: usize,
+        /// Why it could not be fingerprinted (no safetensors or GGUF tensor, unreadable, …).
+        source: Box<crate::fingerprint::FingerprintError>,
+    },
+    /// A held lineage document (of a revoked `lineage` entry) cannot be read back: the status
+    /// cannot be established (fail closed).
+    #[error("lineage revocation {} cannot be checked: {source}", entry_text(entry))]
+    LineageDocument {
+        /// The entry.
+        entry: Box<crate::revocation::state::LogEntry>,
+        /// Why.
+        source: Box<crate::revocation::state::RevocationError>,
+    },
     /// An unsigned model's content could not be hashed.
     #[error("cannot hash {}: {source}", model.display())]
     Content {
@@ -494,6 +514,7 @@ impl DecisionError {
             DecisionError::StatusUnknown { .. } => RefusalKind::StatusUnknown,
             DecisionError::State(e) if e.is_usage() => RefusalKind::Usage,
             DecisionError::State(_) => RefusalKind::StatusUnknown,
+            DecisionError::Fingerprint { .. } | DecisionError::LineageDocument { .. } => RefusalKind::StatusUnknown,
             DecisionError::Content { .. } => RefusalKind::Tampered,
             DecisionError::Trust(_)
             | DecisionError::KeyFile { .. }
@@ -556,6 +577,14 @@ pub fn matched_text(m: &Matched) -> String {
         Matched::SignerKey => "a signer's key".to_string(),
         Matched::File { path } => format!("file {path}"),
         Matched::Chunk { path, chunk } => format!("{chunk} in {path}"),
+        Matched::Lineage {
+            score,
+            threshold,
+            base_score,
+        } => format!(
+            "the model's weights (lineage: they carry the revoked fork's change, fork score {score:.3} >= \
+             threshold {threshold:.3}, base score {base_score:.3})"
+        ),
     }
 }
 
@@ -829,7 +858,9 @@ impl Policy {
 
     /// THE decision for `model` (a folder, or one file — possibly a shard inside a signed
     /// folder). `signature: None` looks in the default places (see [`locate_signature`]).
-    /// Reads no tensor bytes: byte checks follow through the returned [`LoadDecision`].
+    /// Reads no tensor bytes (except, when the revocation state holds revoked `lineage`
+    /// entries, the bounded sample a fingerprint takes; see [`lineage_hits`]): byte checks
+    /// follow through the returned [`LoadDecision`].
     pub fn open(&self, model: &Path, signature: Option<&Path>) -> Result<LoadDecision, DecisionError> {
         let sig_path = match signature {
             Some(p) => p.to_path_buf(),
@@ -963,9 +994,18 @@ impl Policy {
         }
         // A revocation already held is enforced even when the status is otherwise
         // unknown: stale data can still say "revoked" with authority.
-        let hits = lookup(local.state());
+        let mut hits = lookup(local.state());
+        let lineage = lineage_hits(local.state(), model);
         // Release the state folder before any byte check starts.
         drop(local);
+        match lineage {
+            Ok(found) => hits.extend(found),
+            // Lineage revocations are held but this model cannot be compared with them: its
+            // status is unknown, refused like any unknown status (or let through, with a
+            // warning, by the same named opt-out).
+            Err(e) if self.unsafe_ignore_revocation_status => warnings.push(e),
+            Err(e) => self.finding(e, warnings)?,
+        }
         if !hits.is_empty() {
             self.finding(
                 DecisionError::Revoked {
@@ -1043,7 +1083,8 @@ pub fn check_content(
         model: model.to_path_buf(),
         source: Box::new(source),
     })?;
-    let hits = local.state().check_files(&files);
+    let mut hits = local.state().check_files(&files);
+    hits.extend(lineage_hits(local.state(), model)?);
     if !hits.is_empty() {
         return Err(DecisionError::Revoked {
             model: model.to_path_buf(),
@@ -1052,6 +1093,53 @@ pub fn check_content(
         });
     }
     Ok(ContentCheck { files, report })
+}
+
+/// The revoked `lineage` entries `model` is derived from, by the fork test
+/// ([`derived_from_fork`](crate::fingerprint::lineage::derived_from_fork) at the calibrated
+/// thresholds), each with its score.
+///
+/// Nothing is read when the state holds no revoked lineage entry. Otherwise the model is
+/// fingerprinted once (a bounded sample of each tensor: positioned reads, not the model) and
+/// compared with every entry's document. Fails closed: a model that cannot be fingerprinted
+/// (no safetensors or GGUF tensor, a damaged header) or a held document that cannot be read
+/// back is an error, never "not revoked" — a fork re-packaged into a format the fingerprint
+/// does not read must not pass for that reason.
+pub fn lineage_hits(
+    state: &crate::revocation::state::RevocationState,
+    model: &Path,
+) -> Result<Vec<Hit>, DecisionError> {
+    use crate::fingerprint::lineage::{derived_from_fork, Thresholds};
+    let revoked = state.revoked_lineage();
+    if revoked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let print = crate::fingerprint::fingerprint_model(model).map_err(|source| DecisionError::Fingerprint {
+        model: model.to_path_buf(),
+        entries: revoked.len(),
+        source: Box::new(source),
+    })?;
+    let mut hits = Vec::new();
+    for entry in revoked {
+        let doc = state
+            .lineage_document(&entry.subject.digest)
+            .map_err(|source| DecisionError::LineageDocument {
+                entry: Box::new(entry.clone()),
+                source: Box::new(source),
+            })?;
+        let report = derived_from_fork(&print, doc.fork_delta(), Thresholds::default());
+        if report.derived {
+            hits.push(Hit {
+                matched: Matched::Lineage {
+                    score: report.score,
+                    threshold: report.threshold,
+                    base_score: report.base_score,
+                },
+                entry: entry.clone(),
+            });
+        }
+    }
+    Ok(hits)
 }
 
 fn is_missing_signature(e: &VerifyError) -> bool {

@@ -3,6 +3,7 @@
 //! state and answers "is this model revoked?" offline.
 //!
 //! * [`entry`]: entries and signed entries (the log leaves), submissions.
+//! * [`lineage`]: lineage documents, what a `lineage` revocation names.
 //! * [`policy`]: which issuers a log accepts and what each may revoke.
 //! * [`merkle`], [`note`]: RFC 6962 hashing and proofs; C2SP signed notes and checkpoints.
 //! * [`snapshot`]: the signed snapshot (version, expiry) and checkpoint helpers.
@@ -17,6 +18,7 @@ pub mod bundle;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod entry;
+pub mod lineage;
 pub mod local;
 pub mod merkle;
 pub mod note;
