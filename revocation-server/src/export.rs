@@ -2,7 +2,8 @@
 //! server's GET paths, so any static host or CDN can serve it.
 //!
 //! Written: `v1/entries/{k}` for every full tile, `v1/entries/{k}.p/{w}` for the partial last
-//! tile, `v1/proof/consistency/{old}/{size}` for every `old` below the size that is a multiple
+//! tile, `v1/lineage/{digest}` for every stored lineage document,
+//! `v1/proof/consistency/{old}/{size}` for every `old` below the size that is a multiple
 //! of 256 and for the 256 sizes just below it, then `v1/checkpoint`, `v1/snapshot` and last `v1/publication`.
 //! Every file is written to a temporary name, synced and renamed, so a host serving the folder
 //! while it is re-exported never shows a half-written file, and the snapshot (what clients
@@ -17,6 +18,8 @@ use weightseal_verifier::revocation::tile::{
 };
 
 use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};
+use weightseal_verifier::revocation::lineage::lineage_path;
+use weightseal_verifier::Digest;
 
 /// Why the export failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,17 @@ pub async fn export(log: &Log, dir: &Path) -> Result<ExportSummary, ExportError>
             .await?
             .ok_or_else(|| LogError::Inconsistent(format!("tile {} is missing", tile.path())))?;
         put(tile.path(), &bytes)?;
+    }
+    // Lineage documents before the notes that publish the entries naming them: a reader that
+    // sees a new publication finds every document it needs.
+    for digest in log.store().lineage_digests().await.map_err(LogError::from)? {
+        let doc = log
+            .store()
+            .lineage(&digest)
+            .await
+            .map_err(LogError::from)?
+            .ok_or_else(|| LogError::Inconsistent(format!("lineage document {} vanished", hex::encode(digest))))?;
+        put(lineage_path(&Digest::from_bytes(digest)), &doc)?;
     }
     for old in consistency_sizes(size) {
         match log.consistency_proof(old, size)? {
