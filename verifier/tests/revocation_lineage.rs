@@ -218,7 +218,11 @@ fn write_model(dir: &Path, print: &Fingerprint) {
             (name, view)
         })
         .collect();
-    fs::write(dir.join("model.safetensors"), safetensors::serialize(views, None).unwrap()).unwrap();
+    fs::write(
+        dir.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -257,4 +261,181 @@ fn the_decision_flags_descendants_and_passes_siblings() {
     // With no lineage entry held, nothing is read: even the opaque model passes this step.
     let empty = RevocationState::in_memory(vec![log_key().verifier_key()]);
     assert!(lineage_hits(&empty, &opaque).unwrap().is_empty());
+}
+
+// ---- spec/vectors/revocation/lineage.json (spec/revocation.md §10) ----
+
+fn vectors_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/revocation/lineage.json")
+}
+
+/// The reference implementation's variant name for an error (what each negative names).
+fn variant(e: &LineageDocError) -> &'static str {
+    match e {
+        LineageDocError::TooLarge { .. } => "TooLarge",
+        LineageDocError::Cbor(_) => "Cbor",
+        LineageDocError::Field { .. } => "Field",
+        LineageDocError::WrongFormat { .. } => "WrongFormat",
+        LineageDocError::UnsupportedVersion { .. } => "UnsupportedVersion",
+        LineageDocError::TooManyTensors { .. } => "TooManyTensors",
+        LineageDocError::BadShape { .. } => "BadShape",
+        LineageDocError::ValueCount { .. } => "ValueCount",
+        LineageDocError::NonCanonicalNan { .. } => "NonCanonicalNan",
+        LineageDocError::BadDelta { .. } => "BadDelta",
+        LineageDocError::NoChange => "NoChange",
+        LineageDocError::DigestMismatch { .. } => "DigestMismatch",
+        _ => "unknown",
+    }
+}
+
+fn le(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A document written field by field (keys in the order given), for negatives that
+/// `LineageDoc::new` would never write.
+fn raw_doc(version: u64, base: &[(u64, &str, u64, Vec<u8>)], deltas: &[(u64, Vec<u8>)], format: &str) -> Vec<u8> {
+    use ciborium::Value;
+    let t = |s: &str| Value::Text(s.into());
+    let base = base
+        .iter()
+        .map(|(cols, name, rows, values)| {
+            Value::Map(vec![
+                (t("cols"), Value::Integer((*cols).into())),
+                (t("name"), t(name)),
+                (t("rows"), Value::Integer((*rows).into())),
+                (t("type"), t("F32")),
+                (t("values"), Value::Bytes(values.clone())),
+            ])
+        })
+        .collect();
+    let deltas = deltas
+        .iter()
+        .map(|(tensor, values)| {
+            Value::Map(vec![
+                (t("tensor"), Value::Integer((*tensor).into())),
+                (t("values"), Value::Bytes(values.clone())),
+            ])
+        })
+        .collect();
+    let doc = Value::Map(vec![
+        (t("v"), Value::Integer(version.into())),
+        (t("base"), Value::Array(base)),
+        (t("deltas"), Value::Array(deltas)),
+        (t("format"), t(format)),
+    ]);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&doc, &mut out).unwrap();
+    out
+}
+
+fn generate_vectors() -> serde_json::Value {
+    use serde_json::json;
+    // The example: a base of two tensors (2 x 3 and 1 x 4, sampled whole) and a fork that
+    // changed the first.
+    let b0 = [0.5f32, -0.25, 1.0, 0.0, 2.0, -1.5];
+    let b1 = [0.125f32, 0.25, -0.75, 3.0];
+    let d0 = [0.01f32, 0.0, -0.02, 0.0, 0.03, 0.0];
+    let delta = ForkDelta {
+        base: Fingerprint {
+            tensors: vec![
+                TensorPrint {
+                    name: "model.safetensors/w".into(),
+                    dtype: "F32".into(),
+                    rows: 2,
+                    cols: 3,
+                    values: b0.to_vec(),
+                },
+                TensorPrint {
+                    name: "model.safetensors/norm".into(),
+                    dtype: "F32".into(),
+                    rows: 1,
+                    cols: 4,
+                    values: b1.to_vec(),
+                },
+            ],
+        },
+        deltas: vec![(0, d0.to_vec())],
+    };
+    let doc = LineageDoc::new(&delta).unwrap();
+    let good = |v: u64, d: &[(u64, Vec<u8>)], format: &str| {
+        raw_doc(
+            v,
+            &[
+                (3, "model.safetensors/w", 2, le(&b0)),
+                (4, "model.safetensors/norm", 1, le(&b1)),
+            ],
+            d,
+            format,
+        )
+    };
+    assert_eq!(
+        good(1, &[(0, le(&d0))], "weightseal-lineage"),
+        doc.as_bytes(),
+        "the raw writer agrees"
+    );
+    let bytes = doc.as_bytes();
+    let mut wide_version = bytes[..3].to_vec();
+    wide_version.extend_from_slice(&[0x18, 0x01]);
+    wide_version.extend_from_slice(&bytes[4..]);
+    let mut nan = d0.to_vec();
+    nan[1] = f32::from_bits(0x7fc0_0001);
+    let unknown_key = {
+        let mut b = bytes.to_vec();
+        let at = b.windows(6).position(|w| w == b"format").unwrap();
+        b[at] = b'F';
+        b
+    };
+    let negatives = json!([
+        {"name": "truncated by one byte", "hex": hex::encode(&bytes[..bytes.len() - 1]), "error": "Cbor"},
+        {"name": "a byte after the document", "hex": hex::encode([bytes, &[0u8][..]].concat()), "error": "Cbor"},
+        {"name": "version 2", "hex": hex::encode(good(2, &[(0, le(&d0))], "weightseal-lineage")), "error": "UnsupportedVersion"},
+        {"name": "version written in two bytes (not the shortest form)", "hex": hex::encode(&wide_version), "error": "Cbor"},
+        {"name": "another format name", "hex": hex::encode(good(1, &[(0, le(&d0))], "weightseal-fingerprint")), "error": "WrongFormat"},
+        {"name": "a key that is not defined (\"Format\")", "hex": hex::encode(&unknown_key), "error": "Field"},
+        {"name": "a delta one value short", "hex": hex::encode(good(1, &[(0, le(&d0[..5]))], "weightseal-lineage")), "error": "ValueCount"},
+        {"name": "a delta naming base tensor 2 of 2", "hex": hex::encode(good(1, &[(2, le(&d0[..4]))], "weightseal-lineage")), "error": "BadDelta"},
+        {"name": "two deltas for one tensor", "hex": hex::encode(good(1, &[(0, le(&d0)), (0, le(&d0))], "weightseal-lineage")), "error": "BadDelta"},
+        {"name": "a NaN other than 0x7fc00000", "hex": hex::encode(good(1, &[(0, le(&nan))], "weightseal-lineage")), "error": "NonCanonicalNan"},
+        {"name": "no change at any sampled value", "hex": hex::encode(good(1, &[(0, le(&[0.0; 6]))], "weightseal-lineage")), "error": "NoChange"},
+        {"name": "over the 16 MiB limit (zero bytes of this size)", "size": weightseal_verifier::revocation::lineage::MAX_LINEAGE_DOC_BYTES + 1, "error": "TooLarge"},
+        {"name": "the example under another digest", "hex": hex::encode(bytes), "named": Digest::of(b"not this document").to_hex(), "error": "DigestMismatch"},
+    ]);
+    json!({
+        "comment": "spec/revocation.md §2.3: a lineage document, its digest (BLAKE3 derive_key with context \"weightseal v1 lineage document\") and subject; negatives name the LineageDocError variant they must produce. Regenerate with WEIGHTSEAL_REGEN_VECTORS=1 cargo test -p weightseal-verifier --test revocation_lineage.",
+        "document": {
+            "hex": hex::encode(bytes),
+            "digest": doc.digest().to_hex(),
+            "subject": doc.subject().to_string(),
+            "path": lineage_path(&doc.digest()),
+        },
+        "negative": negatives,
+    })
+}
+
+use weightseal_verifier::Digest;
+
+#[test]
+fn lineage_vectors_match_the_spec() {
+    let generated = generate_vectors();
+    if std::env::var_os("WEIGHTSEAL_REGEN_VECTORS").is_some() {
+        fs::write(vectors_path(), serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+    }
+    let file: serde_json::Value = serde_json::from_str(&fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    assert_eq!(file, generated, "spec/vectors/revocation/lineage.json is out of date");
+    let doc_hex = file["document"]["hex"].as_str().unwrap();
+    let doc = LineageDoc::from_bytes(&hex::decode(doc_hex).unwrap()).unwrap();
+    assert_eq!(doc.digest().to_hex(), file["document"]["digest"].as_str().unwrap());
+    for n in file["negative"].as_array().unwrap() {
+        let bytes = match n["size"].as_u64() {
+            Some(size) => vec![0u8; size as usize],
+            None => hex::decode(n["hex"].as_str().unwrap()).unwrap(),
+        };
+        let result = match n["named"].as_str() {
+            Some(d) => LineageDoc::from_bytes_named(&bytes, &d.parse().unwrap()),
+            None => LineageDoc::from_bytes(&bytes),
+        };
+        let err = result.expect_err(n["name"].as_str().unwrap());
+        assert_eq!(variant(&err), n["error"], "{}: {err}", n["name"]);
+    }
 }

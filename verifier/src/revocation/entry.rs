@@ -1,7 +1,7 @@
 //! Revocation entries (spec/revocation.md §2): what a log leaf says and who signed it.
 //!
-//! An [`Entry`] names a subject (a manifest digest, a content digest or a signing key
-//! id), an action (`revoke` or `reinstate`), a reason, the issuer's public key, the
+//! An [`Entry`] names a subject (a manifest digest, a content digest, a signing key
+//! id or a lineage document digest), an action (`revoke` or `reinstate`), a reason, the issuer's public key, the
 //! issuer's clock and an optional evidence URL. It is encoded in the deterministic CBOR
 //! profile of spec/format.md §5 and signed by the issuer; the [`SignedEntry`] bytes are
 //! the log leaf. A [`SignedEntry`] value always holds a signature that verified
@@ -866,8 +866,8 @@ impl BatchSubmission {
             })
             .transpose()?
             .unwrap_or_default();
-        top.finish()?;
-        // Only a submission that carries a document may use the larger limit.
+        // Only a submission that carries a document may use the larger limit (checked before
+        // anything else is looked at, so an oversized body is answered as one).
         let limit = submission_limit(!docs.is_empty());
         if input.len() > limit {
             return Err(EntryError::TooLarge {
@@ -876,6 +876,7 @@ impl BatchSubmission {
                 limit,
             });
         }
+        top.finish()?;
         let (raw, batch_form) = match (single, many) {
             (Some(one), None) => (vec![one], false),
             (None, Some(many)) => (many, true),
@@ -897,13 +898,14 @@ impl BatchSubmission {
                 field: format!("submission.lineage[{i}]"),
                 source,
             })?;
-            let named = entries
-                .iter()
-                .any(|e| e.entry().subject == doc.subject());
+            let named = entries.iter().any(|e| e.entry().subject == doc.subject());
             if !named {
                 return Err(EntryError::Field {
                     field: format!("submission.lineage[{i}]"),
-                    problem: format!("document {} is named by no lineage entry of the submission", doc.digest()),
+                    problem: format!(
+                        "document {} is named by no lineage entry of the submission",
+                        doc.digest()
+                    ),
                 });
             }
             lineage.push(doc);

@@ -205,7 +205,12 @@ impl LineageDoc {
                 limit: MAX_LINEAGE_TENSORS,
             });
         }
-        let size: usize = delta.base.tensors.iter().map(|t| t.values.len() * 4 + t.name.len() + 48).sum::<usize>()
+        let size: usize = delta
+            .base
+            .tensors
+            .iter()
+            .map(|t| t.values.len() * 4 + t.name.len() + 48)
+            .sum::<usize>()
             + delta.deltas.iter().map(|(_, d)| d.len() * 4 + 24).sum::<usize>();
         if size > MAX_LINEAGE_DOC_BYTES + 64 {
             return Err(LineageDocError::TooLarge {
@@ -334,9 +339,7 @@ impl LineageDoc {
             });
         }
         r.finish()?;
-        let changed = deltas
-            .iter()
-            .any(|(_, d)| d.iter().any(|v| v.is_finite() && *v != 0.0));
+        let changed = deltas.iter().any(|(_, d)| d.iter().any(|v| v.is_finite() && *v != 0.0));
         if !changed {
             return Err(LineageDocError::NoChange);
         }
@@ -434,7 +437,10 @@ fn expect_key(r: &mut Reader<'_>, at: &str, name: &str) -> Result<(), LineageDoc
 fn expect_uint(r: &mut Reader<'_>, at: &str) -> Result<u64, LineageDocError> {
     match r.next()? {
         Item::Uint(n) => Ok(n),
-        other => Err(field(at, format!("{}, expected an unsigned integer", other.type_name()))),
+        other => Err(field(
+            at,
+            format!("{}, expected an unsigned integer", other.type_name()),
+        )),
     }
 }
 
@@ -494,7 +500,9 @@ mod tests {
             dtype: "F32".into(),
             rows,
             cols,
-            values: (0..n).map(|i| (((i as u32).wrapping_mul(2654435761u32) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect(),
+            values: (0..n)
+                .map(|i| (((i as u32).wrapping_mul(2654435761u32) ^ seed) % 1000) as f32 / 1000.0 - 0.5)
+                .collect(),
         }
     }
 
@@ -515,7 +523,11 @@ mod tests {
         assert_eq!(back, doc);
         assert_eq!(LineageDoc::new(back.fork_delta()).unwrap().as_bytes(), doc.as_bytes());
         assert_eq!(doc.digest(), lineage_digest(doc.as_bytes()));
-        assert_ne!(doc.digest(), Digest::of(doc.as_bytes()), "the digest is domain-separated");
+        assert_ne!(
+            doc.digest(),
+            Digest::of(doc.as_bytes()),
+            "the digest is domain-separated"
+        );
         assert_eq!(doc.subject().to_string(), format!("lineage:{}", doc.digest()));
         assert_eq!(parse_lineage_path(&lineage_path(&doc.digest())), Some(doc.digest()));
         assert_eq!(parse_lineage_path(&lineage_path(&doc.digest()).to_uppercase()), None);
@@ -558,7 +570,9 @@ mod tests {
         ));
         let mut huge = delta();
         huge.base.tensors[0] = tensor("big", 1, 16384, 3);
-        huge.base.tensors.extend((0..300).map(|i| tensor(&format!("t{i}"), 1, 16384, i)));
+        huge.base
+            .tensors
+            .extend((0..300).map(|i| tensor(&format!("t{i}"), 1, 16384, i)));
         assert!(matches!(LineageDoc::new(&huge), Err(LineageDocError::TooLarge { .. })));
         // No change, a delta of the wrong length, a delta out of order or out of range.
         let mut same = delta();
@@ -566,12 +580,19 @@ mod tests {
         assert_eq!(LineageDoc::new(&same), Err(LineageDocError::NoChange));
         let mut short = delta();
         short.deltas[0].1.pop();
-        assert!(matches!(LineageDoc::new(&short), Err(LineageDocError::ValueCount { .. })));
+        assert!(matches!(
+            LineageDoc::new(&short),
+            Err(LineageDocError::ValueCount { .. })
+        ));
         let mut twice = delta();
         twice.deltas.insert(0, (1, vec![1.0; 6]));
         assert!(matches!(
             LineageDoc::new(&twice),
-            Err(LineageDocError::BadDelta { index: 1, tensor: 1, .. })
+            Err(LineageDocError::BadDelta {
+                index: 1,
+                tensor: 1,
+                ..
+            })
         ));
         let mut missing = delta();
         missing.deltas[0].0 = 2;
@@ -594,10 +615,7 @@ mod tests {
             Err(LineageDocError::Cbor(CborError::NotDeterministic { .. }))
         ));
         // A NaN other than the canonical one.
-        let pos = bytes
-            .windows(4)
-            .position(|w| w == f32::NAN.to_le_bytes())
-            .unwrap();
+        let pos = bytes.windows(4).position(|w| w == f32::NAN.to_le_bytes()).unwrap();
         let mut nan = bytes.to_vec();
         nan[pos] = 0x01;
         assert!(matches!(

@@ -9,6 +9,9 @@
 //! * `entries.log` — append-only: one record per leaf, a 4-byte big-endian length then
 //!   the exact signed-entry bytes. Bytes past the committed length (a torn append) are
 //!   ignored on load and cut off before the next append.
+//! * `lineage/` — the lineage document of every `lineage` entry, one file named by its
+//!   digest, checked against the signed digest and written before the state file that
+//!   commits the entry (content-addressed, so a file left by a failed sync is harmless).
 //! * `evidence/` — pairs of conflicting signed notes (equivocation), kept for audit.
 //!
 //! A crash at any point leaves the previous state valid. One process at a time may
@@ -34,7 +37,9 @@ use crate::digest::Digest;
 use crate::keys::KeyId;
 use crate::manifest::{Fields, FileEntry, Manifest};
 use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject, SubjectKind};
-use crate::revocation::lineage::{lineage_path, parse_lineage_path, LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES};
+use crate::revocation::lineage::{
+    lineage_path, parse_lineage_path, LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES,
+};
 use crate::revocation::merkle::{self, Hash, ProofError};
 use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
 use crate::revocation::policy::{KeyLiveness, PolicyViolation, UtcTime};
@@ -931,10 +936,10 @@ impl RevocationState {
     /// (a held document that is missing or damaged is an error: fail closed).
     pub fn lineage_document(&self, digest: &Digest) -> Result<LineageDoc, RevocationError> {
         let bytes = self.lineage_bytes(digest)?;
-        let at = self
-            .dir
-            .as_ref()
-            .map_or_else(|| PathBuf::from(lineage_path(digest)), |d| d.join(LINEAGE_DIR).join(digest.to_hex()));
+        let at = self.dir.as_ref().map_or_else(
+            || PathBuf::from(lineage_path(digest)),
+            |d| d.join(LINEAGE_DIR).join(digest.to_hex()),
+        );
         LineageDoc::from_bytes_named(&bytes, digest).map_err(|e| corrupt(&at, e.to_string()))
     }
 
@@ -1240,8 +1245,11 @@ impl RevocationState {
             let bytes = counter
                 .optional(&lineage_path(&digest))?
                 .ok_or(RevocationError::MissingLineage { index, digest })?;
-            LineageDoc::from_bytes_named(&bytes, &digest)
-                .map_err(|source| RevocationError::BadLineage { index, digest, source })?;
+            LineageDoc::from_bytes_named(&bytes, &digest).map_err(|source| RevocationError::BadLineage {
+                index,
+                digest,
+                source,
+            })?;
             docs.push((digest, bytes));
         }
         if let Some(dir) = &self.dir {
