@@ -323,8 +323,8 @@ pub enum EntryError {
     Lineage {
         /// Where (`submission.lineage[0]`).
         field: String,
-        /// Why.
-        source: LineageDocError,
+        /// Why (boxed: entry errors travel by value inside larger ones).
+        source: Box<LineageDocError>,
     },
     /// Signing was asked with a key that is not the entry's issuer key.
     #[error("the entry names issuer {expected} but the signing key is {found}")]
@@ -342,11 +342,8 @@ impl EntryError {
     pub fn code(&self) -> &'static str {
         match self {
             EntryError::BadSignature { .. } | EntryError::WrongSigningKey { .. } => "bad_signature",
-            EntryError::TooLarge { .. }
-            | EntryError::Lineage {
-                source: LineageDocError::TooLarge { .. },
-                ..
-            } => "too_large",
+            EntryError::TooLarge { .. } => "too_large",
+            EntryError::Lineage { source, .. } if matches!(**source, LineageDocError::TooLarge { .. }) => "too_large",
             EntryError::Lineage { .. } => "bad_lineage",
             _ => "malformed",
         }
@@ -896,7 +893,7 @@ impl BatchSubmission {
         for (i, bytes) in docs.iter().enumerate() {
             let doc = LineageDoc::from_bytes(bytes).map_err(|source| EntryError::Lineage {
                 field: format!("submission.lineage[{i}]"),
-                source,
+                source: Box::new(source),
             })?;
             let named = entries.iter().any(|e| e.entry().subject == doc.subject());
             if !named {

@@ -349,8 +349,8 @@ pub enum RevocationError {
         index: u64,
         /// The digest the entry names.
         digest: crate::Digest,
-        /// Why.
-        source: LineageDocError,
+        /// Why (boxed: every sync error travels by value, and this one is rare).
+        source: Box<LineageDocError>,
     },
     /// The log is larger than a client accepts.
     #[error("the log claims {found} entries, over the limit of {limit}")]
@@ -1248,7 +1248,7 @@ impl RevocationState {
             LineageDoc::from_bytes_named(&bytes, &digest).map_err(|source| RevocationError::BadLineage {
                 index,
                 digest,
-                source,
+                source: Box::new(source),
             })?;
             docs.push((digest, bytes));
         }
