@@ -3,13 +3,13 @@
 //!
 //! A `lineage` entry's subject digest names a document, not a model: the base model's
 //! fingerprint and the fork's change from it at the sampled values (a
-//! [`ForkDelta`](crate::fingerprint::lineage::ForkDelta)). The document travels beside the
+//! [`ForkDelta`]). The document travels beside the
 //! log (the server stores and serves it at a content-addressed path, static exports and
 //! bundles carry it) and every holder checks it against the digest the signed entry names,
 //! so the issuer's signature covers it without it being in the leaf.
 //!
 //! The encoding is one deterministic CBOR document of at most [`MAX_LINEAGE_DOC_BYTES`],
-//! written with the crate's one-pass [`Writer`] and read with its strict [`Reader`]: fixed
+//! written with the crate's one-pass CBOR `Writer` and read with its strict `Reader`: fixed
 //! keys in canonical order, values as little-endian f32 byte strings (the CBOR profile has
 //! no floats), one canonical NaN. What is stored is the fork's data (the base sample and the
 //! raw per-tensor deltas), never a derived score, so the scoring can improve without
@@ -195,7 +195,7 @@ fn values_bytes(values: &[f32]) -> Vec<u8> {
 
 impl LineageDoc {
     /// The document for `delta` (as built by
-    /// [`ForkDelta::new`](crate::fingerprint::lineage::ForkDelta::new)). The bytes written are
+    /// [`ForkDelta::new`]). The bytes written are
     /// decoded again, so a document this returns is exactly what every reader accepts (NaNs
     /// are made canonical on the way).
     pub fn new(delta: &ForkDelta) -> Result<LineageDoc, LineageDocError> {
