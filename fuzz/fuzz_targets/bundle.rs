@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
             snapshot_note,
             checkpoint_note,
             leaves: log.leaves.clone(),
+            lineage: Vec::new(),
         };
         let Ok(bytes) = bundle.to_bytes() else { return };
         Bundle::from_bytes(&bytes).expect("a bundle we encode decodes")

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
             snapshot_note,
             checkpoint_note,
             leaves: log.leaves.clone(),
+            lineage: Vec::new(),
         };
         let Ok(mut state) = RevocationState::open(&dir, keys.clone()) else {
             return;

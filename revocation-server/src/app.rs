@@ -15,13 +15,16 @@ use axum::{Json, Router};
 
 use crate::error::AppError;
 use crate::formats::{Policy, Refusal};
+use weightseal_verifier::revocation::lineage::parse_lineage_path;
 use weightseal_verifier::revocation::tile::{HashTileRef, TileRef};
 
 use crate::log::{etag, now_unix, Appended, Log, ProofAnswer};
 use crate::metrics::Metrics;
 
-/// The largest request body accepted (1 MiB, the verifier's submission limit); larger gets 413.
-pub const MAX_BODY_BYTES: usize = weightseal_verifier::revocation::entry::MAX_SUBMISSION_BYTES;
+/// The largest request body accepted (the verifier's limit for a submission carrying a lineage
+/// document: 1 MiB of entries plus 16 MiB); larger gets 413. A submission without a lineage
+/// document is still held to 1 MiB, by the decoder.
+pub const MAX_BODY_BYTES: usize = weightseal_verifier::revocation::entry::MAX_SUBMISSION_WITH_LINEAGE_BYTES;
 /// Cache-Control for documents that change (checkpoint, snapshot).
 pub const NO_CACHE: &str = "no-cache";
 /// Cache-Control for documents that never change (tiles, proofs between fixed sizes).
@@ -57,7 +60,7 @@ impl AppState {
     }
 }
 
-/// The router: every endpoint, the 1 MiB body limit, metrics and logging for every request.
+/// The router: every endpoint, the body limit, metrics and logging for every request.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/checkpoint", get(checkpoint))
@@ -66,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tile/{*path}", get(get_tile))
         .route("/v1/proof/consistency/{old}/{new}", get(consistency))
         .route("/v1/proof/inclusion/{size}/{index}", get(inclusion))
+        .route("/v1/lineage/{digest}", get(get_lineage))
         .route("/v1/submit", post(submit))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
@@ -278,6 +282,25 @@ async fn get_tile(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     ))
 }
 
+/// `GET /v1/lineage/{digest}`: a stored lineage document, by the digest its entries name
+/// (64 lowercase hex digits, the verifier's own path rule). Content-addressed, so immutable.
+async fn get_lineage(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, AppError> {
+    let path = uri.path().trim_start_matches('/');
+    let digest = parse_lineage_path(path).ok_or_else(|| {
+        AppError::bad_request(
+            "bad_path",
+            "a lineage path is /v1/lineage/{digest}: 64 lowercase hex digits",
+        )
+    })?;
+    match state.log.lineage(digest.as_bytes()).await? {
+        Some(doc) => {
+            let tag = etag(&doc);
+            Ok(cached(&headers, Bytes::from(doc), &tag, IMMUTABLE, CBOR))
+        }
+        None => Err(AppError::not_found("no such lineage document")),
+    }
+}
+
 fn proof_response(headers: &HeaderMap, answer: ProofAnswer, order: &str) -> Result<Response, AppError> {
     match answer {
         ProofAnswer::Proof(doc) => {
@@ -387,9 +410,35 @@ async fn submit(
             "revoked_issuer",
             AppError::new(StatusCode::FORBIDDEN, "revoked_issuer", m),
         ),
+        Refusal::BadLineage(m) => refuse("bad_lineage", AppError::bad_request("bad_lineage", m)),
+        Refusal::TooLarge(m) => refuse(
+            "too_large",
+            AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+        ),
     })?;
+    // A `lineage` entry is enforceable only with its document: one not carried must already
+    // be stored (documents are never deleted, so this holds at the append too).
+    for digest in &accepted.lineage_needed {
+        if state.log.lineage(digest.as_bytes()).await?.is_none() {
+            return Err(refuse(
+                "bad_lineage",
+                AppError::bad_request(
+                    "bad_lineage",
+                    format!(
+                        "a lineage entry names document {digest}, which this log does not hold: submit the \
+                         document with the entry"
+                    ),
+                ),
+            ));
+        }
+    }
     let leaves = accepted.entries.iter().map(|a| a.leaf.clone()).collect();
-    match state.log.append_batch(leaves).await {
+    let lineage = accepted
+        .lineage
+        .iter()
+        .map(|d| (*d.digest().as_bytes(), d.as_bytes().to_vec()))
+        .collect();
+    match state.log.append_with_lineage(leaves, lineage).await {
         Ok(Appended::New {
             index,
             leaf_hash,

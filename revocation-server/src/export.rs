@@ -3,7 +3,8 @@
 //!
 //! Written, in the C2SP tlog-tiles layout: `tile/entries/<N>` for every full entry bundle and
 //! `tile/entries/<N>.p/<w>` for the partial last one, every hash tile `tile/<L>/<N>[.p/<w>]`
-//! of the current size, `v1/proof/consistency/{old}/{size}` for every `old` below the size that
+//! of the current size, `v1/lineage/{digest}` for every stored lineage document,
+//! `v1/proof/consistency/{old}/{size}` for every `old` below the size that
 //! is a multiple of 256 and for the 256 sizes just below it, then `checkpoint` (with the
 //! witnesses' cosignatures), `v1/snapshot` and last `v1/publication`.
 //! Every file is written to a temporary name, synced and renamed, so a host serving the folder
@@ -19,6 +20,8 @@ use weightseal_verifier::revocation::tile::{
 };
 
 use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};
+use weightseal_verifier::revocation::lineage::lineage_path;
+use weightseal_verifier::Digest;
 
 /// Why the export failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,17 @@ pub async fn export(log: &Log, dir: &Path) -> Result<ExportSummary, ExportError>
             .hash_tile(tile)?
             .ok_or_else(|| LogError::Inconsistent(format!("hash tile {} is missing", tile.path())))?;
         put(tile.path(), &bytes)?;
+    }
+    // Lineage documents before the notes that publish the entries naming them: a reader that
+    // sees a new publication finds every document it needs.
+    for digest in log.store().lineage_digests().await.map_err(LogError::from)? {
+        let doc = log
+            .store()
+            .lineage(&digest)
+            .await
+            .map_err(LogError::from)?
+            .ok_or_else(|| LogError::Inconsistent(format!("lineage document {} vanished", hex::encode(digest))))?;
+        put(lineage_path(&Digest::from_bytes(digest)), &doc)?;
     }
     for old in consistency_sizes(size) {
         match log.consistency_proof(old, size)? {

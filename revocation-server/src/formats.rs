@@ -4,8 +4,10 @@
 
 use std::path::Path;
 
-use weightseal_verifier::revocation::entry::{BatchSubmission, EntryError};
+use weightseal_verifier::revocation::entry::BatchSubmission;
+use weightseal_verifier::revocation::lineage::LineageDoc;
 use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
+use weightseal_verifier::Digest;
 
 /// Why a submission was refused (maps to the HTTP status and the metrics reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,11 @@ pub enum Refusal {
     Stale(String),
     /// The issuer key is revoked in the log (403, `revoked_issuer`).
     RevokedIssuer(String),
+    /// A lineage document is malformed, not the one its entry names, or missing (400,
+    /// `bad_lineage`).
+    BadLineage(String),
+    /// The body or a document in it is over its limit (413, `too_large`).
+    TooLarge(String),
 }
 
 impl Refusal {
@@ -45,6 +52,11 @@ pub struct AcceptedBatch {
     pub entries: Vec<Accepted>,
     /// Whether the `entries` form was used (answered with every leaf hash).
     pub batch_form: bool,
+    /// The lineage documents the submission carries (checked, each named by an entry).
+    pub lineage: Vec<LineageDoc>,
+    /// The documents its `lineage` entries name but it does not carry: the log must hold
+    /// each already, or the submission is refused.
+    pub lineage_needed: Vec<Digest>,
 }
 
 /// One entry of a submission that passed decoding, signature and policy.
@@ -90,10 +102,13 @@ impl Policy {
     /// refuses the whole submission. Replays and the revoked-key rule are checked by the store
     /// atomically with the append.
     pub fn check_submission(&self, body: &[u8], now: u64) -> Result<AcceptedBatch, Refusal> {
-        let (submission, batch_form) = BatchSubmission::from_bytes_with_form(body).map_err(|e| match e {
-            EntryError::BadSignature { .. } => Refusal::BadSignature(e.to_string()),
-            other => Refusal::Malformed(other.to_string()),
+        let (submission, batch_form) = BatchSubmission::from_bytes_with_form(body).map_err(|e| match e.code() {
+            "bad_signature" => Refusal::BadSignature(e.to_string()),
+            "too_large" => Refusal::TooLarge(e.to_string()),
+            "bad_lineage" => Refusal::BadLineage(e.to_string()),
+            _ => Refusal::Malformed(e.to_string()),
         })?;
+        let lineage_needed = submission.lineage_not_carried();
         let mut entries = Vec::with_capacity(submission.entries.len());
         for signed in submission.entries {
             let issuer = self
@@ -108,6 +123,11 @@ impl Policy {
                 leaf: signed.into_bytes(),
             });
         }
-        Ok(AcceptedBatch { entries, batch_form })
+        Ok(AcceptedBatch {
+            entries,
+            batch_form,
+            lineage: submission.lineage,
+            lineage_needed,
+        })
     }
 }

@@ -255,7 +255,7 @@ impl Log {
         match latest {
             Some(r) if usable && !resign => log.set_published(&r)?,
             _ => {
-                log.seal_locked(Vec::new()).await?;
+                log.seal_locked(Vec::new(), Vec::new()).await?;
             }
         }
         Ok(log)
@@ -541,14 +541,21 @@ impl Log {
 
     /// Runs one store commit with the write lock held; on failure, drops any leaves the seal
     /// step pushed so the tree again matches the store.
-    async fn seal_locked(&self, entries: Vec<NewEntry>) -> Result<CommitOutcome, LogError> {
+    async fn seal_locked(
+        &self,
+        entries: Vec<NewEntry>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+    ) -> Result<CommitOutcome, LogError> {
         let known = self.tree.read().map_err(lock_err)?.len();
         let facts = entries
             .iter()
             .map(|e| key_facts(&e.body))
             .collect::<Result<Vec<_>, _>>()
             .map_err(LogError::Inconsistent)?;
-        let result = self.store.commit(entries, known, self.sealer(facts)).await;
+        let result = self
+            .store
+            .commit_with_lineage(entries, lineage, known, self.sealer(facts))
+            .await;
         let pending = self.pending_keys.lock().map_err(lock_err)?.take();
         match result {
             Ok(outcome) => {
@@ -592,6 +599,16 @@ impl Log {
     /// policy) at consecutive indexes, all or nothing, under one new checkpoint + snapshot. A
     /// replay of any of them, or an entry by a key the log holds revoked, appends nothing.
     pub async fn append_batch(&self, leaves: Vec<Vec<u8>>) -> Result<Appended, LogError> {
+        self.append_with_lineage(leaves, Vec::new()).await
+    }
+
+    /// [`Log::append_batch`], storing the lineage documents (digest, checked bytes) the
+    /// entries name in the same transaction.
+    pub async fn append_with_lineage(
+        &self,
+        leaves: Vec<Vec<u8>>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+    ) -> Result<Appended, LogError> {
         let mut entries = Vec::with_capacity(leaves.len());
         let received_at = i64::try_from(now_unix()).unwrap_or(i64::MAX);
         for body in leaves {
@@ -610,7 +627,7 @@ impl Log {
         };
         let leaf_hashes: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
         let _guard = self.write.lock().await;
-        let outcome = self.seal_locked(entries).await?;
+        let outcome = self.seal_locked(entries, lineage).await?;
         if matches!(outcome, CommitOutcome::Sealed { .. }) {
             // Still under the write lock, so no newer checkpoint can be published meanwhile.
             self.witness_logged().await;
@@ -633,10 +650,15 @@ impl Log {
         }
     }
 
+    /// The stored lineage document with this digest.
+    pub async fn lineage(&self, digest: &Hash) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.store.lineage(digest).await?)
+    }
+
     /// Signs a new checkpoint + snapshot (new version, fresh expiry) even if nothing changed.
     pub async fn resign(&self) -> Result<Arc<Published>, LogError> {
         let _guard = self.write.lock().await;
-        self.seal_locked(Vec::new()).await?;
+        self.seal_locked(Vec::new(), Vec::new()).await?;
         self.witness_logged().await;
         Ok(self.published())
     }

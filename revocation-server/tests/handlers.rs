@@ -252,7 +252,8 @@ async fn bad_requests_get_4xx(backend: Backend) {
                 .unwrap(),
             415,
         ),
-        (post_cbor(vec![0u8; 2 << 20]), 413),
+        // Over the body limit (the limit of a submission carrying a lineage document).
+        (post_cbor(vec![0u8; weightseal_server::app::MAX_BODY_BYTES + 1]), 413),
         (post_cbor(vec![0xff, 0x00, 0x13]), 400),
         (post_cbor(Vec::new()), 400),
         (post_cbor(vec![0x83, 0x01, 0x02, 0x03]), 400),
@@ -267,7 +268,7 @@ async fn bad_requests_get_4xx(backend: Backend) {
         assert!(doc["error"].is_string() && doc["message"].is_string(), "{what}: {doc}");
     }
     // A body larger than the limit sent without a length (chunked) is refused too.
-    let chunks = futures_chunks(3 << 19);
+    let chunks = futures_chunks(weightseal_server::app::MAX_BODY_BYTES + (1 << 19));
     let req = Request::post("/v1/submit")
         .header("content-type", "application/cbor")
         .body(Body::from_stream(chunks))

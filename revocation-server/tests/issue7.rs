@@ -40,6 +40,7 @@ fn batch(entries: Vec<SignedEntry>) -> Vec<u8> {
     BatchSubmission {
         entries,
         authority: None,
+        lineage: Vec::new(),
     }
     .to_bytes()
     .unwrap()
@@ -276,7 +277,7 @@ async fn declared_oversized_body_is_refused_at_once(backend: Backend) {
         write!(
             s,
             "POST /v1/submit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/cbor\r\nContent-Length: {}\r\n\r\n",
-            2 << 20
+            weightseal_server::app::MAX_BODY_BYTES + 1
         )
         .unwrap();
         let started = Instant::now();

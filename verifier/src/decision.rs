@@ -446,6 +446,26 @@ pub enum DecisionError {
     /// The witness keys or quorum cannot be used.
     #[error("revocation witnesses: {0}")]
     Witnesses(CosignatureError),
+    /// The state holds revoked `lineage` entries and the model cannot be fingerprinted to
+    /// compare with them: its status cannot be established (fail closed).
+    #[error("cannot compare {} with the {entries} lineage revocation(s) held: {source}", model.display())]
+    Fingerprint {
+        /// The model.
+        model: PathBuf,
+        /// How many revoked lineage entries are held.
+        entries: usize,
+        /// Why it could not be fingerprinted (no safetensors or GGUF tensor, unreadable, …).
+        source: Box<crate::fingerprint::FingerprintError>,
+    },
+    /// A held lineage document (of a revoked `lineage` entry) cannot be read back: the status
+    /// cannot be established (fail closed).
+    #[error("lineage revocation {} cannot be checked: {source}", entry_text(entry))]
+    LineageDocument {
+        /// The entry.
+        entry: Box<crate::revocation::state::LogEntry>,
+        /// Why.
+        source: Box<crate::revocation::state::RevocationError>,
+    },
     /// An unsigned model's content could not be hashed.
     #[error("cannot hash {}: {source}", model.display())]
     Content {
@@ -519,6 +539,7 @@ impl DecisionError {
             DecisionError::StatusUnknown { .. } => RefusalKind::StatusUnknown,
             DecisionError::State(e) if e.is_usage() => RefusalKind::Usage,
             DecisionError::State(_) => RefusalKind::StatusUnknown,
+            DecisionError::Fingerprint { .. } | DecisionError::LineageDocument { .. } => RefusalKind::StatusUnknown,
             DecisionError::Content { .. } => RefusalKind::Tampered,
             DecisionError::Trust(_)
             | DecisionError::KeyFile { .. }
@@ -582,6 +603,14 @@ pub fn matched_text(m: &Matched) -> String {
         Matched::SignerKey => "a signer's key".to_string(),
         Matched::File { path } => format!("file {path}"),
         Matched::Chunk { path, chunk } => format!("{chunk} in {path}"),
+        Matched::Lineage {
+            score,
+            threshold,
+            base_score,
+        } => format!(
+            "the model's weights (lineage: they carry the revoked fork's change, fork score {score:.3} >= \
+             threshold {threshold:.3}, base score {base_score:.3})"
+        ),
     }
 }
 
@@ -855,7 +884,9 @@ impl Policy {
 
     /// THE decision for `model` (a folder, or one file — possibly a shard inside a signed
     /// folder). `signature: None` looks in the default places (see [`locate_signature`]).
-    /// Reads no tensor bytes: byte checks follow through the returned [`LoadDecision`].
+    /// Reads no tensor bytes (except, when the revocation state holds revoked `lineage`
+    /// entries, the bounded sample a fingerprint takes; see [`lineage_hits`]): byte checks
+    /// follow through the returned [`LoadDecision`].
     pub fn open(&self, model: &Path, signature: Option<&Path>) -> Result<LoadDecision, DecisionError> {
         let sig_path = match signature {
             Some(p) => p.to_path_buf(),
@@ -989,9 +1020,18 @@ impl Policy {
         }
         // A revocation already held is enforced even when the status is otherwise
         // unknown: stale data can still say "revoked" with authority.
-        let hits = lookup(local.state());
+        let mut hits = lookup(local.state());
+        let lineage = lineage_hits(local.state(), model);
         // Release the state folder before any byte check starts.
         drop(local);
+        match lineage {
+            Ok(found) => hits.extend(found),
+            // Lineage revocations are held but this model cannot be compared with them: its
+            // status is unknown, refused like any unknown status (or let through, with a
+            // warning, by the same named opt-out).
+            Err(e) if self.unsafe_ignore_revocation_status => warnings.push(e),
+            Err(e) => self.finding(e, warnings)?,
+        }
         if !hits.is_empty() {
             self.finding(
                 DecisionError::Revoked {
@@ -1070,7 +1110,8 @@ pub fn check_content(
         model: model.to_path_buf(),
         source: Box::new(source),
     })?;
-    let hits = local.state().check_files(&files);
+    let mut hits = local.state().check_files(&files);
+    hits.extend(lineage_hits(local.state(), model)?);
     if !hits.is_empty() {
         return Err(DecisionError::Revoked {
             model: model.to_path_buf(),
@@ -1079,6 +1120,61 @@ pub fn check_content(
         });
     }
     Ok(ContentCheck { files, report })
+}
+
+/// The revoked `lineage` entries `model` is derived from, by the fork test
+/// ([`derived_from_fork`](crate::fingerprint::lineage::derived_from_fork) at the calibrated
+/// thresholds), each with its score.
+///
+/// Nothing is read when the state holds no revoked lineage entry. Otherwise the model is
+/// fingerprinted once (a bounded sample of each tensor: positioned reads, not the model) and
+/// compared with every entry's document. Fails closed: a model that cannot be fingerprinted
+/// (no safetensors or GGUF tensor, a damaged header) or a held document that cannot be read
+/// back is an error, never "not revoked" — a fork re-packaged into a format the fingerprint
+/// does not read must not pass for that reason.
+pub fn lineage_hits(
+    state: &crate::revocation::state::RevocationState,
+    model: &Path,
+) -> Result<Vec<Hit>, DecisionError> {
+    use crate::fingerprint::lineage::{ForkIndex, Thresholds};
+    let revoked = state.revoked_lineage();
+    if revoked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let print = crate::fingerprint::fingerprint_model(model).map_err(|source| DecisionError::Fingerprint {
+        model: model.to_path_buf(),
+        entries: revoked.len(),
+        source: Box::new(source),
+    })?;
+    let deltas = revoked
+        .iter()
+        .map(|entry| {
+            state
+                .lineage_document(&entry.subject.digest)
+                .map(|doc| doc.into_fork_delta())
+                .map_err(|source| DecisionError::LineageDocument {
+                    entry: Box::new((*entry).clone()),
+                    source: Box::new(source),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // One index over every entry: forks of the same base share one match of the model
+    // against that base (spec/fingerprint.md §6); the verdicts are those of
+    // `derived_from_fork` entry by entry.
+    let index = ForkIndex::new(&deltas);
+    Ok(index
+        .check(&print, Thresholds::default())
+        .into_iter()
+        .filter(|v| v.derived)
+        .map(|v| Hit {
+            matched: Matched::Lineage {
+                score: v.score,
+                threshold: Thresholds::default().fork,
+                base_score: v.base_score,
+            },
+            entry: revoked[v.entry].clone(),
+        })
+        .collect())
 }
 
 fn is_missing_signature(e: &VerifyError) -> bool {

@@ -213,6 +213,7 @@ fn generate() -> Value {
             .map(|l| SignedEntry::from_bytes(l).unwrap())
             .collect(),
         authority: None,
+        lineage: Vec::new(),
     }
     .to_bytes()
     .unwrap();

@@ -2,7 +2,8 @@
 //! the default) and PostgreSQL (several replicas sharing one store).
 //!
 //! Tables: `entries(idx, leaf_hash UNIQUE, body, received_at)` holds the log leaves in order
-//! (idx = 0, 1, 2, … with no gaps); `snapshots(version, size, root, issued, expires,
+//! (idx = 0, 1, 2, … with no gaps); `lineage(digest PRIMARY KEY, body)` holds the lineage
+//! documents `lineage` entries name, written in the same transaction as those entries; `snapshots(version, size, root, issued, expires,
 //! checkpoint, body)` holds every signed checkpoint + snapshot pair, the latest row being the
 //! current publication. Every write goes through [`Store::commit`], which runs one transaction
 //! serialized with every other writer of the store (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
@@ -171,7 +172,26 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `known` to the new count with the next snapshot version, store its record, commit. All
     /// or nothing. Fails with [`StoreError::Corrupt`] if the store holds fewer than `known`
     /// entries.
-    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError>;
+    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
+        self.commit_with_lineage(entries, Vec::new(), known, seal).await
+    }
+
+    /// [`Store::commit`], also storing `lineage` documents (digest, bytes; already checked)
+    /// in the same transaction: a document is stored exactly when an entry naming it is
+    /// appended. A document already stored is kept as it is (same digest, same bytes).
+    async fn commit_with_lineage(
+        &self,
+        entries: Vec<NewEntry>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+        known: u64,
+        seal: SealFn,
+    ) -> Result<CommitOutcome, StoreError>;
+
+    /// The stored lineage document with this digest.
+    async fn lineage(&self, digest: &Hash) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every stored lineage document's digest, in byte order.
+    async fn lineage_digests(&self) -> Result<Vec<Hash>, StoreError>;
 }
 
 /// Opens (and creates the tables of) the store at `url`.

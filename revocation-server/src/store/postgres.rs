@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS entries (
     body BYTEA NOT NULL,
     received_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lineage (
+    digest BYTEA PRIMARY KEY,
+    body BYTEA NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     version BIGINT PRIMARY KEY,
     size BIGINT NOT NULL,
@@ -241,7 +245,37 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
+    async fn lineage(&self, digest: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT body FROM lineage WHERE digest = $1", &[&&digest[..]])
+            .await
+            .map_err(StoreError::backend)?;
+        row.map(|r| col(&r, 0)).transpose()
+    }
+
+    async fn lineage_digests(&self) -> Result<Vec<Hash>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT digest FROM lineage ORDER BY digest", &[])
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|r| {
+                let bytes: &[u8] = col(r, 0)?;
+                Hash::try_from(bytes)
+                    .map_err(|_| StoreError::Corrupt(format!("a lineage digest is {} bytes", bytes.len())))
+            })
+            .collect()
+    }
+
+    async fn commit_with_lineage(
+        &self,
+        entries: Vec<NewEntry>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+        known: u64,
+        seal: SealFn,
+    ) -> Result<CommitOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(StoreError::backend)?;
         tx.execute(LOCK, &[]).await.map_err(StoreError::backend)?;
@@ -270,6 +304,14 @@ impl Store for PostgresStore {
             .await
             .map_err(StoreError::backend)?;
             leaves.push(e.leaf_hash);
+        }
+        for (digest, body) in &lineage {
+            tx.execute(
+                "INSERT INTO lineage (digest, body) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+                &[&&digest[..], body],
+            )
+            .await
+            .map_err(StoreError::backend)?;
         }
         let row = tx
             .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM snapshots", &[])

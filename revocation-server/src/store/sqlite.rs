@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS entries (
     body BLOB NOT NULL,
     received_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lineage (
+    digest BLOB PRIMARY KEY,
+    body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     version INTEGER PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -192,6 +196,7 @@ fn latest_snapshot(conn: &Connection) -> Result<Option<SnapshotRecord>, StoreErr
 fn commit(
     conn: &mut Connection,
     entries: Vec<NewEntry>,
+    lineage: Vec<(Hash, Vec<u8>)>,
     known: u64,
     seal: SealFn,
 ) -> Result<CommitOutcome, StoreError> {
@@ -222,6 +227,13 @@ fn commit(
         )
         .map_err(StoreError::backend)?;
         leaves.push(e.leaf_hash);
+    }
+    for (digest, body) in &lineage {
+        tx.execute(
+            "INSERT OR IGNORE INTO lineage (digest, body) VALUES (?1, ?2)",
+            params![&digest[..], body],
+        )
+        .map_err(StoreError::backend)?;
     }
     let last: i64 = tx
         .query_row("SELECT COALESCE(MAX(version), 0) FROM snapshots", [], |r| r.get(0))
@@ -301,7 +313,46 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn commit(&self, entries: Vec<NewEntry>, known: u64, seal: SealFn) -> Result<CommitOutcome, StoreError> {
-        Self::with(&self.writer, move |c| commit(c, entries, known, seal)).await
+    async fn commit_with_lineage(
+        &self,
+        entries: Vec<NewEntry>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+        known: u64,
+        seal: SealFn,
+    ) -> Result<CommitOutcome, StoreError> {
+        Self::with(&self.writer, move |c| commit(c, entries, lineage, known, seal)).await
+    }
+
+    async fn lineage(&self, digest: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let digest = *digest;
+        self.read(move |c| {
+            c.query_row(
+                "SELECT body FROM lineage WHERE digest = ?1",
+                params![&digest[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn lineage_digests(&self) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT digest FROM lineage ORDER BY digest")
+                .map_err(StoreError::backend)?;
+            let mut rows = stmt.query([]).map_err(StoreError::backend)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(StoreError::backend)? {
+                let bytes: Vec<u8> = row.get(0).map_err(StoreError::backend)?;
+                out.push(
+                    Hash::try_from(bytes.as_slice())
+                        .map_err(|_| StoreError::Corrupt(format!("a lineage digest is {} bytes", bytes.len())))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
     }
 }

@@ -498,6 +498,8 @@ fn revocation_steps(demo: &mut Demo, quiet: Ctx) {
         model: None,
         digest: None,
         key_id: None,
+        derivatives_of: None,
+        base: None,
         except: vec![],
         reason: weightseal_verifier::revocation::entry::Reason::GuardrailsRemoved,
         evidence: Some(EVIDENCE.into()),

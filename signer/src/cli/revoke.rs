@@ -8,10 +8,12 @@ use anyhow::anyhow;
 use clap::{ArgGroup, Args};
 use serde_json::json;
 use weightseal_signer::keys::public_key_of;
+use weightseal_verifier::fingerprint::{self, lineage::ForkDelta};
 use weightseal_verifier::revocation::client::{self, ProvenReceipt, SubmitError};
 use weightseal_verifier::revocation::entry::{
     check_evidence, select_content, Action, Entry, Reason, SignedEntry, Subject,
 };
+use weightseal_verifier::revocation::lineage::{LineageDoc, LineageDocError};
 use weightseal_verifier::revocation::note::NoteVerifierKey;
 use weightseal_verifier::revocation::tile::SubmitReceipt;
 use weightseal_verifier::{default_signature_path, Digest, KeyId, PublicKey, SignatureFile, Verifier};
@@ -22,7 +24,7 @@ use super::revstate::now;
 use super::{exit, Ctx, Failure, Outcome, Report};
 
 #[derive(Debug, Clone, Args)]
-#[command(group(ArgGroup::new("subject").required(true).args(["manifest", "model", "digest", "key_id"])))]
+#[command(group(ArgGroup::new("subject").required(true).args(["manifest", "model", "digest", "key_id", "derivatives_of"])))]
 #[command(after_help = "\
 Subjects (exactly one):
   --manifest SIG   the manifest digest of that signature file (a signed release or
@@ -42,9 +44,16 @@ Subjects (exactly one):
   --digest HEX     one content digest (a file or tensor digest, as `weightseal inspect` shows).
   --key-id ID      a signing key (key compromise): every signature by it is rejected. ID is
                    the 64-hex key id, or a public key file (KEY.pub).
+  --derivatives-of FORK --base BASE
+                   every model that carries FORK's change from BASE (a `lineage` entry):
+                   FORK itself and its descendants however re-packaged (perturbed, cast,
+                   quantized, renamed, re-sharded), but not other fine-tunes of BASE. Each of
+                   FORK and BASE is a model folder, a weight file or a fingerprint file from
+                   `weightseal fingerprint`. The lineage document (BASE's fingerprint and
+                   FORK's change, content-addressed) is submitted with the entry.
 
 The server decides what each issuer may do (a lab: manifests its keys signed and its own
-keys; a hub: manifests and content). --reinstate issues a reinstatement instead: a later
+keys; a hub: manifests, content and lineage). --reinstate issues a reinstatement instead: a later
 entry that lifts the revocation (nothing is ever deleted). A revoked key signs nothing more:
 its reinstatement must come from another of the lab's keys.
 
@@ -75,6 +84,13 @@ pub struct RevokeArgs {
     /// Revoke a signing key (hex key id, or a public key file).
     #[arg(long, value_name = "ID")]
     pub key_id: Option<String>,
+    /// Revoke every model that carries this fork's change from --base (model folder, weight
+    /// file or fingerprint file).
+    #[arg(long, value_name = "FORK", requires = "base")]
+    pub derivatives_of: Option<PathBuf>,
+    /// With --derivatives-of: the model the fork was made from.
+    #[arg(long, value_name = "BASE", requires = "derivatives_of")]
+    pub base: Option<PathBuf>,
     /// With --model: leave out every digest this base model (folder or signature file) has.
     #[arg(long, value_name = "BASE", requires = "model")]
     pub except: Vec<PathBuf>,
@@ -166,6 +182,42 @@ struct Subjects {
     list: Vec<(Subject, String)>,
     authority: Option<SignatureFile>,
     shared: Vec<(Digest, String, String)>,
+    lineage: Vec<LineageDoc>,
+}
+
+/// The lineage document of `--derivatives-of FORK --base BASE`.
+fn lineage_subject(fork: &Path, base: &Path) -> Result<Subjects, Failure> {
+    let load = |path: &Path, what: &str| {
+        fingerprint::load(path).map_err(|e| {
+            Failure::usage(anyhow!("cannot fingerprint {what} {}: {e}", path.display()))
+                .hint("give a model folder, a .safetensors or .gguf file, or a file from `weightseal fingerprint`")
+        })
+    };
+    let fork_print = load(fork, "--derivatives-of")?;
+    let base_print = load(base, "--base")?;
+    let delta = ForkDelta::new(&base_print, &fork_print);
+    let doc = LineageDoc::new(&delta).map_err(|e| {
+        let f = Failure::usage(anyhow!("--derivatives-of {} --base {}: {e}", fork.display(), base.display()));
+        if matches!(e, LineageDocError::NoChange) {
+            f.hint("no tensor of the fork matched a base tensor with a change: is --base the model the fork was made from?")
+        } else {
+            f
+        }
+    })?;
+    let what = format!(
+        "derivatives of {} (from {}): lineage document of {} bytes, {} of {} base tensors changed",
+        fork.display(),
+        base.display(),
+        doc.as_bytes().len(),
+        doc.fork_delta().deltas.len(),
+        doc.fork_delta().base.tensors.len()
+    );
+    Ok(Subjects {
+        list: vec![(doc.subject(), what)],
+        authority: None,
+        shared: Vec::new(),
+        lineage: vec![doc],
+    })
 }
 
 fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
@@ -173,7 +225,11 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
         list,
         authority,
         shared: Vec::new(),
+        lineage: Vec::new(),
     };
+    if let (Some(fork), Some(base)) = (&args.derivatives_of, &args.base) {
+        return lineage_subject(fork, base);
+    }
     if let Some(sig) = &args.manifest {
         let file = Verifier::read_signature_file(sig)
             .map_err(|e| Failure::usage(anyhow!("--manifest {}: {e}", sig.display())))?;
@@ -208,7 +264,7 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
     }
     let Some(model) = &args.model else {
         return Err(Failure::usage(anyhow!(
-            "no subject: pass --manifest, --model, --digest or --key-id"
+            "no subject: pass --manifest, --model, --digest, --key-id or --derivatives-of"
         )));
     };
     let files = hash_model(model, false).map_err(|f| Failure::usage(anyhow!("--model: {}", f.message())))?;
@@ -263,6 +319,7 @@ fn subjects(args: &RevokeArgs) -> Result<Subjects, Failure> {
         list,
         authority: None,
         shared,
+        lineage: Vec::new(),
     })
 }
 
@@ -354,7 +411,9 @@ pub fn run(args: &RevokeArgs, _ctx: Ctx) -> Outcome {
         return Ok(Report::new(human, json));
     }
     // One submission: the log appends every entry or none.
-    let submitted = if signed.len() == 1 {
+    let submitted = if !subjects.lineage.is_empty() {
+        client::submit_with_lineage(base, &signed, subjects.authority.as_ref(), &subjects.lineage)
+    } else if signed.len() == 1 {
         client::submit(base, &signed[0], subjects.authority.as_ref())
     } else {
         client::submit_batch(base, &signed, subjects.authority.as_ref())
@@ -440,7 +499,7 @@ fn submit_failure(e: SubmitError, count: usize) -> Failure {
             }
             "out_of_scope" => Some(
                 "a lab may revoke only manifests its keys signed (--manifest SIG) and its own signing keys, and a key \
-                 may not reinstate itself; a hub may revoke manifests and content, not keys",
+                 may not reinstate itself; a hub may revoke manifests, content and lineage, not keys",
             ),
             "revoked_issuer" => {
                 Some("this issuer key is revoked in the log: another of the lab's keys must reinstate it first")

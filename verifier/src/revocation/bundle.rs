@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::cbor::{check_key_order, CborError, Item, Limits, Reader, Writer};
 use crate::revocation::entry::MAX_SIGNED_ENTRY_BYTES;
+use crate::revocation::lineage::{lineage_digest, parse_lineage_path, MAX_LINEAGE_DOC_BYTES};
 use crate::revocation::snapshot::MAX_LOG_NOTE_BYTES as MAX_NOTE_SIZE;
 use crate::revocation::state::{write_atomic, RevocationError, RevocationState, Source, SourceError, SyncReport};
 use crate::revocation::tile::{
@@ -75,6 +76,17 @@ fn check_leaf_len(index: u64, len: usize) -> Result<(), BundleError> {
     })
 }
 
+/// The one rule for a bundle's lineage document size (at most a document's limit; what the
+/// document says is checked on import, against the entry that names it).
+fn check_lineage_len(index: u64, len: usize) -> Result<(), BundleError> {
+    if (1..=MAX_LINEAGE_DOC_BYTES).contains(&len) {
+        return Ok(());
+    }
+    Err(BundleError::Malformed {
+        problem: format!("lineage document {index} is {len} bytes; a document is 1 to {MAX_LINEAGE_DOC_BYTES} bytes"),
+    })
+}
+
 /// A decoded (not yet verified) bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -84,6 +96,9 @@ pub struct Bundle {
     pub checkpoint_note: String,
     /// Every signed entry (leaf bytes), in log order.
     pub leaves: Vec<Vec<u8>>,
+    /// The lineage document of every `lineage` entry (checked on import against the digest
+    /// each entry names, like a sync checks what a server serves).
+    pub lineage: Vec<Vec<u8>>,
 }
 
 impl Bundle {
@@ -94,6 +109,7 @@ impl Bundle {
             snapshot_note: snapshot.to_string(),
             checkpoint_note: checkpoint.to_string(),
             leaves: state.leaves()?,
+            lineage: state.lineage_documents()?,
         })
     }
 
@@ -112,16 +128,29 @@ impl Bundle {
                 )));
             }
         }
-        // Keys in canonical order: "v", "entries", "snapshot", "checkpoint".
-        let size: usize = self.leaves.iter().map(|l| l.len() + 3).sum();
+        for (i, doc) in self.lineage.iter().enumerate() {
+            check_lineage_len(i as u64, doc.len())?;
+        }
+        // Keys in canonical order: "v", "entries", "lineage", "snapshot", "checkpoint". The
+        // lineage field is written only when there are documents, so a log without lineage
+        // entries gives the same bytes as before the field existed.
+        let size: usize = self.leaves.iter().map(|l| l.len() + 3).sum::<usize>()
+            + self.lineage.iter().map(|d| d.len() + 5).sum::<usize>();
         let mut w = Writer::with_capacity(size + self.snapshot_note.len() + self.checkpoint_note.len() + 64);
-        w.map(4);
+        w.map(if self.lineage.is_empty() { 4 } else { 5 });
         w.text("v");
         w.uint(BUNDLE_VERSION);
         w.text("entries");
         w.array(self.leaves.len());
         for leaf in &self.leaves {
             w.bytes(leaf);
+        }
+        if !self.lineage.is_empty() {
+            w.text("lineage");
+            w.array(self.lineage.len());
+            for doc in &self.lineage {
+                w.bytes(doc);
+            }
         }
         w.text("snapshot");
         w.text(&self.snapshot_note);
@@ -155,6 +184,7 @@ impl Bundle {
         };
         let mut previous: Option<&[u8]> = None;
         let (mut version, mut snapshot, mut checkpoint, mut leaves) = (None, None, None, None);
+        let mut lineage = None;
         for _ in 0..pairs {
             let start = r.offset();
             let Item::Text(key) = r.next().map_err(cbor)? else {
@@ -214,7 +244,38 @@ impl Bundle {
                     }
                     leaves = Some(out);
                 }
-                ("v" | "snapshot" | "checkpoint" | "entries", other) => {
+                ("lineage", Item::Array(count)) => {
+                    // Written only when non-empty: an empty array is not the one encoding.
+                    if count == 0 || count > MAX_BUNDLE_ENTRIES {
+                        return Err(malformed(format!(
+                            "{count} lineage documents: a bundle holds 1 to {MAX_BUNDLE_ENTRIES} (the field is left \
+                             out when there are none)"
+                        )));
+                    }
+                    if count.saturating_mul(2) > r.remaining() as u64 {
+                        return Err(malformed(format!(
+                            "{count} lineage documents cannot fit in the {} bytes that remain",
+                            r.remaining()
+                        )));
+                    }
+                    let mut out = Vec::with_capacity(count as usize);
+                    for i in 0..count {
+                        match r.next().map_err(cbor)? {
+                            Item::Bytes(doc) => {
+                                check_lineage_len(i, doc.len())?;
+                                out.push(doc.to_vec())
+                            }
+                            other => {
+                                return Err(malformed(format!(
+                                    "lineage document {i} is {}, expected a byte string",
+                                    other.type_name()
+                                )))
+                            }
+                        }
+                    }
+                    lineage = Some(out);
+                }
+                ("v" | "snapshot" | "checkpoint" | "entries" | "lineage", other) => {
                     return Err(malformed(format!(
                         "field {key} has the wrong type ({})",
                         other.type_name()
@@ -231,6 +292,7 @@ impl Bundle {
             snapshot_note: snapshot.ok_or_else(|| malformed("missing field snapshot".into()))?,
             checkpoint_note: checkpoint.ok_or_else(|| malformed("missing field checkpoint".into()))?,
             leaves: leaves.ok_or_else(|| malformed("missing field entries".into()))?,
+            lineage: lineage.unwrap_or_default(),
         })
     }
 
@@ -270,8 +332,8 @@ impl Bundle {
 }
 
 impl Source for Bundle {
-    /// Serves the two notes and the tiles a static export of this log would have; no
-    /// proofs (the root check covers them).
+    /// Serves the two notes, the tiles and the lineage documents a static export of this log
+    /// would have; no proofs (the root check covers them).
     fn get(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
         match path {
             SNAPSHOT_PATH => return Ok(Some(self.snapshot_note.clone().into_bytes())),
@@ -285,6 +347,9 @@ impl Source for Bundle {
                     })
             }
             _ => {}
+        }
+        if let Some(digest) = parse_lineage_path(path) {
+            return Ok(self.lineage.iter().find(|d| lineage_digest(d) == digest).cloned());
         }
         let Some(tile) = TileRef::parse_path(path) else {
             return Ok(None);
@@ -333,6 +398,7 @@ mod tests {
                     leaf
                 })
                 .collect(),
+            lineage: Vec::new(),
         };
         let bytes = b.to_bytes().unwrap();
         assert_eq!(Bundle::from_bytes(&bytes).unwrap(), b);

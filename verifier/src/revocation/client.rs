@@ -425,10 +425,22 @@ pub fn submit_batch(
     entries: &[SignedEntry],
     authority: Option<&SignatureFile>,
 ) -> Result<SubmitReceipt, SubmitError> {
+    submit_with_lineage(base, entries, authority, &[])
+}
+
+/// [`submit_batch`], carrying the lineage documents its `lineage` entries name (the log
+/// refuses a `lineage` entry whose document it neither receives nor holds).
+pub fn submit_with_lineage(
+    base: &str,
+    entries: &[SignedEntry],
+    authority: Option<&SignatureFile>,
+    lineage: &[crate::revocation::lineage::LineageDoc],
+) -> Result<SubmitReceipt, SubmitError> {
     let authority = authority_bytes(authority)?;
     let body = BatchSubmission {
         entries: entries.to_vec(),
         authority,
+        lineage: lineage.to_vec(),
     }
     .to_bytes()
     .map_err(|e| SubmitError::Encode(e.to_string()))?;

@@ -1,7 +1,7 @@
 //! Revocation entries (spec/revocation.md §2): what a log leaf says and who signed it.
 //!
-//! An [`Entry`] names a subject (a manifest digest, a content digest or a signing key
-//! id), an action (`revoke` or `reinstate`), a reason, the issuer's public key, the
+//! An [`Entry`] names a subject (a manifest digest, a content digest, a signing key
+//! id or a lineage document digest), an action (`revoke` or `reinstate`), a reason, the issuer's public key, the
 //! issuer's clock and an optional evidence URL. It is encoded in the deterministic CBOR
 //! profile of spec/format.md §5 and signed by the issuer; the [`SignedEntry`] bytes are
 //! the log leaf. A [`SignedEntry`] value always holds a signature that verified
@@ -17,6 +17,7 @@ use crate::cbor::{self, CborError, Limits};
 use crate::digest::Digest;
 use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{Fields, ManifestError};
+use crate::revocation::lineage::{LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES};
 use crate::revocation::merkle::{self, Hash};
 
 /// The entry format version this crate reads and writes.
@@ -52,11 +53,19 @@ pub enum SubjectKind {
     Content,
     /// A weightseal signing key id: every signature by that key.
     Key,
+    /// The digest of a lineage document ([`crate::revocation::lineage`]): every model that
+    /// carries a fork's change from its base.
+    Lineage,
 }
 
 impl SubjectKind {
     /// Every kind, in spec order.
-    pub const ALL: [SubjectKind; 3] = [SubjectKind::Manifest, SubjectKind::Content, SubjectKind::Key];
+    pub const ALL: [SubjectKind; 4] = [
+        SubjectKind::Manifest,
+        SubjectKind::Content,
+        SubjectKind::Key,
+        SubjectKind::Lineage,
+    ];
 
     /// The name used in entries.
     pub fn as_str(self) -> &'static str {
@@ -64,6 +73,7 @@ impl SubjectKind {
             SubjectKind::Manifest => "manifest",
             SubjectKind::Content => "content",
             SubjectKind::Key => "key",
+            SubjectKind::Lineage => "lineage",
         }
     }
 }
@@ -111,6 +121,14 @@ impl Subject {
             digest,
         }
     }
+    /// A lineage document subject (the document's digest,
+    /// [`crate::revocation::lineage::lineage_digest`]).
+    pub fn lineage(digest: Digest) -> Self {
+        Subject {
+            kind: SubjectKind::Lineage,
+            digest,
+        }
+    }
     /// A signing key subject.
     pub fn key(id: KeyId) -> Self {
         Subject {
@@ -121,7 +139,7 @@ impl Subject {
 }
 
 impl fmt::Display for Subject {
-    /// `manifest:HEX`, `content:HEX` or `key:HEX`.
+    /// `manifest:HEX`, `content:HEX`, `key:HEX` or `lineage:HEX`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind, self.digest)
     }
@@ -300,6 +318,14 @@ pub enum EntryError {
         /// The issuer's key id.
         issuer: KeyId,
     },
+    /// A lineage document carried by a submission was refused.
+    #[error("{field}: {source}")]
+    Lineage {
+        /// Where (`submission.lineage[0]`).
+        field: String,
+        /// Why (boxed: entry errors travel by value inside larger ones).
+        source: Box<LineageDocError>,
+    },
     /// Signing was asked with a key that is not the entry's issuer key.
     #[error("the entry names issuer {expected} but the signing key is {found}")]
     WrongSigningKey {
@@ -311,12 +337,14 @@ pub enum EntryError {
 }
 
 impl EntryError {
-    /// The API error code for this refusal: `bad_signature`, `too_large` or `malformed`
-    /// (spec/revocation.md §6).
+    /// The API error code for this refusal: `bad_signature`, `too_large`, `bad_lineage` or
+    /// `malformed` (spec/revocation.md §6).
     pub fn code(&self) -> &'static str {
         match self {
             EntryError::BadSignature { .. } | EntryError::WrongSigningKey { .. } => "bad_signature",
             EntryError::TooLarge { .. } => "too_large",
+            EntryError::Lineage { source, .. } if matches!(**source, LineageDocError::TooLarge { .. }) => "too_large",
+            EntryError::Lineage { .. } => "bad_lineage",
             _ => "malformed",
         }
     }
@@ -612,6 +640,7 @@ impl Submission {
             "entry",
             Value::Bytes(self.entry.as_bytes().to_vec()),
             self.authority.as_deref(),
+            &[],
         )
     }
 
@@ -692,28 +721,56 @@ pub fn select_content(
 
 /// Both submission forms: `{KEY: entries, "authority"?: bstr}`, within the size limit
 /// (the limit is checked on encode as on decode, so a client never sends what a log refuses).
-fn encode_submission(key: &str, entries: Value, authority: Option<&[u8]>) -> Result<Vec<u8>, EntryError> {
+fn encode_submission(
+    key: &str,
+    entries: Value,
+    authority: Option<&[u8]>,
+    lineage: &[LineageDoc],
+) -> Result<Vec<u8>, EntryError> {
     let mut m = vec![(text(key), entries)];
     if let Some(a) = authority {
         m.push((text("authority"), Value::Bytes(a.to_vec())));
     }
+    if !lineage.is_empty() {
+        let docs = lineage.iter().map(|d| Value::Bytes(d.as_bytes().to_vec())).collect();
+        m.push((text("lineage"), Value::Array(docs)));
+    }
     let bytes = cbor::encode(&Value::Map(m))?;
-    if bytes.len() > MAX_SUBMISSION_BYTES {
+    let limit = submission_limit(!lineage.is_empty());
+    if bytes.len() > limit {
         return Err(EntryError::TooLarge {
             what: "submission",
             size: bytes.len(),
-            limit: MAX_SUBMISSION_BYTES,
+            limit,
         });
     }
     Ok(bytes)
 }
 
+/// The most bytes a submission may take: [`MAX_SUBMISSION_BYTES`], plus room for its one
+/// lineage document when it carries one.
+pub fn submission_limit(with_lineage: bool) -> usize {
+    if with_lineage {
+        MAX_SUBMISSION_WITH_LINEAGE_BYTES
+    } else {
+        MAX_SUBMISSION_BYTES
+    }
+}
+
+/// The largest submission body carrying a lineage document: the entries' 1 MiB plus one
+/// document and the CBOR around it.
+pub const MAX_SUBMISSION_WITH_LINEAGE_BYTES: usize = MAX_SUBMISSION_BYTES + MAX_LINEAGE_DOC_BYTES + 32;
+
+/// The most lineage documents one submission may carry: a document is large and a `lineage`
+/// revocation names one fork, so one per submission keeps the body limit simple.
+pub const MAX_LINEAGE_DOCS_PER_SUBMISSION: usize = 1;
+
 /// The most entries one batch submission may carry.
 pub const MAX_BATCH_ENTRIES: usize = 4096;
 
 const BATCH_LIMITS: Limits = Limits {
-    max_bytes: MAX_SUBMISSION_BYTES,
-    max_items: MAX_BATCH_ENTRIES as u64 + 8,
+    max_bytes: MAX_SUBMISSION_WITH_LINEAGE_BYTES,
+    max_items: MAX_BATCH_ENTRIES as u64 + 16,
     max_depth: 2,
 };
 
@@ -730,9 +787,28 @@ pub struct BatchSubmission {
     pub entries: Vec<SignedEntry>,
     /// The exact bytes of a weightseal signature file, if any.
     pub authority: Option<Vec<u8>>,
+    /// The lineage documents the batch's `lineage` entries name (at most
+    /// [`MAX_LINEAGE_DOCS_PER_SUBMISSION`]; each named by an entry of the batch). A
+    /// `lineage` entry whose document is not here must name one the log already holds.
+    pub lineage: Vec<LineageDoc>,
 }
 
 impl BatchSubmission {
+    /// The subject digests of the batch's `lineage` entries whose document the batch does
+    /// not carry (the log must already hold each, or the submission is refused).
+    pub fn lineage_not_carried(&self) -> Vec<Digest> {
+        let mut out: Vec<Digest> = self
+            .entries
+            .iter()
+            .map(|e| e.entry().subject)
+            .filter(|s| s.kind == SubjectKind::Lineage && !self.lineage.iter().any(|d| d.digest() == s.digest))
+            .map(|s| s.digest)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The CBOR body: the `entries` form, whatever the count.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
         check_batch(&self.entries)?;
@@ -741,7 +817,12 @@ impl BatchSubmission {
             .iter()
             .map(|e| Value::Bytes(e.as_bytes().to_vec()))
             .collect();
-        encode_submission("entries", Value::Array(entries), self.authority.as_deref())
+        encode_submission(
+            "entries",
+            Value::Array(entries),
+            self.authority.as_deref(),
+            &self.lineage,
+        )
     }
 
     /// Decodes either wire form and verifies every entry's signature.
@@ -752,11 +833,11 @@ impl BatchSubmission {
     /// [`BatchSubmission::from_bytes`], also saying whether the `entries` form was used (the
     /// log answers that form with every leaf hash, and the one-entry form as before).
     pub fn from_bytes_with_form(input: &[u8]) -> Result<(BatchSubmission, bool), EntryError> {
-        if input.len() > MAX_SUBMISSION_BYTES {
+        if input.len() > MAX_SUBMISSION_WITH_LINEAGE_BYTES {
             return Err(EntryError::TooLarge {
                 what: "submission",
                 size: input.len(),
-                limit: MAX_SUBMISSION_BYTES,
+                limit: MAX_SUBMISSION_WITH_LINEAGE_BYTES,
             });
         }
         let value = cbor::decode(input, BATCH_LIMITS)?;
@@ -772,6 +853,26 @@ impl BatchSubmission {
             })
             .transpose()?;
         let authority = top.optional("authority").map(|a| a.byte_string()).transpose()?;
+        let docs = top
+            .optional("lineage")
+            .map(|a| {
+                a.array_max(MAX_LINEAGE_DOCS_PER_SUBMISSION)?
+                    .into_iter()
+                    .map(|d| d.byte_string())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        // Only a submission that carries a document may use the larger limit (checked before
+        // anything else is looked at, so an oversized body is answered as one).
+        let limit = submission_limit(!docs.is_empty());
+        if input.len() > limit {
+            return Err(EntryError::TooLarge {
+                what: "submission",
+                size: input.len(),
+                limit,
+            });
+        }
         top.finish()?;
         let (raw, batch_form) = match (single, many) {
             (Some(one), None) => (vec![one], false),
@@ -788,7 +889,32 @@ impl BatchSubmission {
             .map(|b| SignedEntry::from_bytes(b))
             .collect::<Result<Vec<_>, _>>()?;
         check_batch(&entries)?;
-        Ok((BatchSubmission { entries, authority }, batch_form))
+        let mut lineage = Vec::with_capacity(docs.len());
+        for (i, bytes) in docs.iter().enumerate() {
+            let doc = LineageDoc::from_bytes(bytes).map_err(|source| EntryError::Lineage {
+                field: format!("submission.lineage[{i}]"),
+                source: Box::new(source),
+            })?;
+            let named = entries.iter().any(|e| e.entry().subject == doc.subject());
+            if !named {
+                return Err(EntryError::Field {
+                    field: format!("submission.lineage[{i}]"),
+                    problem: format!(
+                        "document {} is named by no lineage entry of the submission",
+                        doc.digest()
+                    ),
+                });
+            }
+            lineage.push(doc);
+        }
+        Ok((
+            BatchSubmission {
+                entries,
+                authority,
+                lineage,
+            },
+            batch_form,
+        ))
     }
 }
 

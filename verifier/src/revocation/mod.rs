@@ -3,6 +3,7 @@
 //! state and answers "is this model revoked?" offline.
 //!
 //! * [`entry`]: entries and signed entries (the log leaves), submissions.
+//! * [`lineage`]: lineage documents, what a `lineage` revocation names.
 //! * [`policy`]: which issuers a log accepts and what each may revoke.
 //! * [`merkle`], [`note`]: RFC 6962 hashing and proofs; C2SP signed notes and checkpoints.
 //! * [`cosignature`]: witness cosignatures (C2SP tlog-cosignature) and the witness quorum.
@@ -19,6 +20,7 @@ pub mod bundle;
 pub mod client;
 pub mod cosignature;
 pub mod entry;
+pub mod lineage;
 pub mod local;
 pub mod merkle;
 pub mod note;

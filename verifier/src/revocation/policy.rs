@@ -420,8 +420,12 @@ impl IssuerPolicy {
             kind: entry.subject.kind,
         };
         match (issuer.role, entry.subject.kind) {
-            (Role::Hub, SubjectKind::Manifest | SubjectKind::Content) => Ok(issuer),
-            (Role::Hub, SubjectKind::Key) | (Role::Lab, SubjectKind::Content) => Err(not_allowed()),
+            // A lineage document names no signed release, only weights: like content, it is
+            // a hub's to revoke.
+            (Role::Hub, SubjectKind::Manifest | SubjectKind::Content | SubjectKind::Lineage) => Ok(issuer),
+            (Role::Hub, SubjectKind::Key) | (Role::Lab, SubjectKind::Content | SubjectKind::Lineage) => {
+                Err(not_allowed())
+            }
             (Role::Lab, SubjectKind::Key) => {
                 let key_id: KeyId = entry.subject.digest.to_hex().parse().map_err(|_| not_allowed())?;
                 if issuer.signing_keys.contains(&key_id) {

@@ -9,6 +9,9 @@
 //! * `entries.log` — append-only: one record per leaf, a 4-byte big-endian length then
 //!   the exact signed-entry bytes. Bytes past the committed length (a torn append) are
 //!   ignored on load and cut off before the next append.
+//! * `lineage/` — the lineage document of every `lineage` entry, one file named by its
+//!   digest, checked against the signed digest and written before the state file that
+//!   commits the entry (content-addressed, so a file left by a failed sync is harmless).
 //! * `evidence/` — pairs of conflicting signed notes (equivocation), kept for audit.
 //!
 //! A crash at any point leaves the previous state valid. One process at a time may
@@ -34,7 +37,10 @@ use crate::digest::Digest;
 use crate::keys::KeyId;
 use crate::manifest::{Fields, FileEntry, Manifest};
 use crate::revocation::cosignature::{CosignatureError, WitnessPolicy};
-use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject};
+use crate::revocation::entry::{Action, EntryError, Reason, SignedEntry, Subject, SubjectKind};
+use crate::revocation::lineage::{
+    lineage_path, parse_lineage_path, LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES,
+};
 use crate::revocation::merkle::{self, Hash, ProofError};
 use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
 use crate::revocation::policy::{KeyLiveness, PolicyViolation, UtcTime};
@@ -50,6 +56,9 @@ pub const STATE_FILE: &str = "state.cbor";
 pub const ENTRIES_FILE: &str = "entries.log";
 /// Name of the evidence folder.
 pub const EVIDENCE_DIR: &str = "evidence";
+/// Name of the folder of lineage documents (one file per document, named by its digest in
+/// hex), written before the state file that commits the entries naming them.
+pub const LINEAGE_DIR: &str = "lineage";
 /// Name of the misbehaviour mark inside the evidence folder (spec/revocation.md §7.5): while
 /// it exists, [`RevocationState::require_fresh`] refuses.
 pub const MISBEHAVIOUR_MARK: &str = "MISBEHAVED";
@@ -60,10 +69,12 @@ const MAX_STATE_FILE_BYTES: usize = 4 * MAX_LOG_NOTE_BYTES;
 const STATE_VERSION: u64 = 1;
 
 /// The most bytes a source may return for `path`: 64 KiB for notes and proofs, one
-/// tile's limit for tiles, 64 KiB for anything else.
+/// tile's limit for tiles, 16 MiB for lineage documents, 64 KiB for anything else.
 pub fn max_response_bytes(path: &str) -> usize {
     if TileRef::parse_path(path).is_some() {
         MAX_TILE_BYTES
+    } else if parse_lineage_path(path).is_some() {
+        MAX_LINEAGE_DOC_BYTES
     } else if path == PUBLICATION_PATH {
         MAX_PUBLICATION_BYTES
     } else if path.contains("proof/") {
@@ -322,6 +333,26 @@ pub enum RevocationError {
         /// Why.
         source: EntryError,
     },
+    /// The source does not serve the lineage document a `lineage` entry names: the entry
+    /// could not be enforced, so the sync is refused.
+    #[error("log entry {index} names lineage document {digest}, which the source does not serve")]
+    MissingLineage {
+        /// The entry's index in the log.
+        index: u64,
+        /// The document's digest.
+        digest: crate::Digest,
+    },
+    /// The lineage document a `lineage` entry names was refused (over the limit, malformed,
+    /// or not the document the digest names).
+    #[error("log entry {index} names lineage document {digest}: {source}")]
+    BadLineage {
+        /// The entry's index in the log.
+        index: u64,
+        /// The digest the entry names.
+        digest: crate::Digest,
+        /// Why (boxed: every sync error travels by value, and this one is rare).
+        source: Box<LineageDocError>,
+    },
     /// The log is larger than a client accepts.
     #[error("the log claims {found} entries, over the limit of {limit}")]
     TooManyEntries {
@@ -446,7 +477,7 @@ impl LogEntry {
 }
 
 /// What part of a model matched a revocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Matched {
     /// The manifest digest.
@@ -465,10 +496,20 @@ pub enum Matched {
         /// The chunk's label (`tensor NAME`, `header`, `bytes A..B`).
         chunk: String,
     },
+    /// The model's weights carry the fork's change that a `lineage` entry's document
+    /// describes ([`crate::fingerprint::lineage::derived_from_fork`]).
+    Lineage {
+        /// The fork score.
+        score: f64,
+        /// The threshold it passed.
+        threshold: f64,
+        /// The derived-from-base score (which passed its own threshold too).
+        base_score: f64,
+    },
 }
 
 /// A revoked subject found in a model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// What matched.
     pub matched: Matched,
@@ -558,6 +599,11 @@ pub struct RevocationState {
     fetched_checkpoint: Option<String>,
     /// Which witnesses must have cosigned a checkpoint before it is accepted.
     witnesses: WitnessPolicy,
+    /// Every lineage document digest an entry names (void or not): their documents are held.
+    lineage: std::collections::BTreeSet<Digest>,
+    /// The lineage documents of a state with no folder (a folder keeps them in
+    /// [`LINEAGE_DIR`]).
+    lineage_docs: HashMap<Digest, Vec<u8>>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RevocationError + '_ {
@@ -633,6 +679,8 @@ impl RevocationState {
             misbehaved: None,
             fetched_checkpoint: None,
             witnesses: WitnessPolicy::none(),
+            lineage: std::collections::BTreeSet::new(),
+            lineage_docs: HashMap::new(),
         }
     }
 
@@ -736,6 +784,9 @@ impl RevocationState {
     /// listed) but decides nothing, so a log that accepted it anyway revives no key.
     fn add_entry(&mut self, e: LogEntry) {
         let pos = self.entries.len() as u32;
+        if e.subject.kind == SubjectKind::Lineage {
+            self.lineage.insert(e.subject.digest);
+        }
         match self.liveness.apply(&e.issuer, &e.subject, e.action) {
             Ok(()) => {
                 self.index.insert(e.subject, pos);
@@ -894,6 +945,55 @@ impl RevocationState {
             }
         }
         hits
+    }
+
+    /// The deciding entry of every revoked `lineage` subject, in digest order. Empty (and
+    /// free) when the log holds no lineage entry, so models pay for fingerprinting only when
+    /// there is something to compare them with.
+    pub fn revoked_lineage(&self) -> Vec<&LogEntry> {
+        self.lineage
+            .iter()
+            .filter_map(|d| self.revoked(&Subject::lineage(*d)))
+            .collect()
+    }
+
+    /// The lineage document with this digest, read back and checked against the digest
+    /// (a held document that is missing or damaged is an error: fail closed).
+    pub fn lineage_document(&self, digest: &Digest) -> Result<LineageDoc, RevocationError> {
+        let bytes = self.lineage_bytes(digest)?;
+        let at = self.dir.as_ref().map_or_else(
+            || PathBuf::from(lineage_path(digest)),
+            |d| d.join(LINEAGE_DIR).join(digest.to_hex()),
+        );
+        LineageDoc::from_bytes_named(&bytes, digest).map_err(|e| corrupt(&at, e.to_string()))
+    }
+
+    /// The bytes of every held lineage document, in digest order (for bundles).
+    pub fn lineage_documents(&self) -> Result<Vec<Vec<u8>>, RevocationError> {
+        self.lineage.iter().map(|d| self.lineage_bytes(d)).collect()
+    }
+
+    fn lineage_bytes(&self, digest: &Digest) -> Result<Vec<u8>, RevocationError> {
+        let Some(dir) = &self.dir else {
+            return self
+                .lineage_docs
+                .get(digest)
+                .cloned()
+                .ok_or_else(|| corrupt(Path::new(&lineage_path(digest)), "the lineage document is not held"));
+        };
+        let path = dir.join(LINEAGE_DIR).join(digest.to_hex());
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                corrupt(&path, "the lineage document an entry names is missing")
+            } else {
+                io_err(&path)(e)
+            }
+        })?;
+        let mut bytes = Vec::new();
+        file.take(MAX_LINEAGE_DOC_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(&path))?;
+        Ok(bytes)
     }
 
     /// Builds an in-memory state holding `entries` (indexes are reassigned in order),
@@ -1161,10 +1261,48 @@ impl RevocationState {
                 computed: hex::encode(computed),
             });
         }
+        // The document of every new `lineage` entry, checked against the digest the signed
+        // entry names before anything is kept: an entry this state could not enforce must not
+        // be committed, so a missing or wrong document refuses the whole sync.
+        let mut docs: Vec<(Digest, Vec<u8>)> = Vec::new();
+        for (i, s) in verified.iter().enumerate() {
+            let subject = s.entry().subject;
+            if subject.kind != SubjectKind::Lineage
+                || self.lineage.contains(&subject.digest)
+                || docs.iter().any(|(d, _)| *d == subject.digest)
+            {
+                continue;
+            }
+            let index = old_size + i as u64;
+            let digest = subject.digest;
+            let bytes = counter
+                .optional(&lineage_path(&digest))?
+                .ok_or(RevocationError::MissingLineage { index, digest })?;
+            LineageDoc::from_bytes_named(&bytes, &digest).map_err(|source| RevocationError::BadLineage {
+                index,
+                digest,
+                source: Box::new(source),
+            })?;
+            docs.push((digest, bytes));
+        }
+        if let Some(dir) = &self.dir {
+            if !docs.is_empty() {
+                let folder = dir.join(LINEAGE_DIR);
+                fs::create_dir_all(&folder).map_err(io_err(&folder))?;
+                // Content-addressed: a document written by a sync that then fails is the
+                // same document a later sync would write.
+                for (digest, bytes) in &docs {
+                    write_atomic(&folder, &digest.to_hex(), bytes)?;
+                }
+            }
+        }
         // Everything verified: commit to disk, then to memory.
         let entries_len = self.commit(&snapshot_note, &checkpoint_note, new_size, &new_leaves)?;
         self.entries_len = entries_len;
         self.frontier = frontier;
+        if self.dir.is_none() {
+            self.lineage_docs.extend(docs);
+        }
         for (i, s) in verified.iter().enumerate() {
             self.add_entry(LogEntry::from_signed(old_size + i as u64, s));
         }
