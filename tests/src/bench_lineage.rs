@@ -17,12 +17,14 @@ use std::process::{Command as Process, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use rayon::prelude::*;
 use weightseal_verifier::fingerprint::dequant::quantize_round_trip;
 use weightseal_verifier::fingerprint::lineage::{
     derived_from, derived_from_fork, ForkDelta, ForkIndex, Thresholds, BASE_THRESHOLD, FORK_THRESHOLD,
 };
 use weightseal_verifier::fingerprint::ElementType;
 use weightseal_verifier::fingerprint::{fingerprint_model, Fingerprint, TensorPrint};
+use weightseal_verifier::revocation::lineage::LineageDoc;
 
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
@@ -546,6 +548,35 @@ fn check_entries(fp: &Fingerprint, n: usize, runs: usize) -> Result<(Duration, b
             let fork = perturbed(&base, 5000 + i as u64, 0.004);
             entries.push(ForkDelta::new(&base, &fork));
         }
+        // What a load decision pays before the check: the held documents decoded (their
+        // digests checked) and the index built, as `decision::lineage_hits` does.
+        let docs = entries
+            .iter()
+            .map(|e| LineageDoc::new(e).map(|d| (d.digest(), d.into_bytes())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("lineage document: {e}"))?;
+        let doc_bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
+        let mut preparation = Vec::new();
+        for _ in 0..runs.max(1) {
+            let started = Instant::now();
+            let decoded = docs
+                .par_iter()
+                .map(|(digest, bytes)| {
+                    // What the state does with a document read from disk: it owns the bytes.
+                    LineageDoc::from_vec_named(bytes.clone(), digest).map(LineageDoc::into_fork_delta)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("lineage document: {e}"))?;
+            let decoded_at = started.elapsed();
+            let index = ForkIndex::new(&decoded);
+            preparation.push((started.elapsed(), decoded_at, index.bases()));
+        }
+        preparation.sort();
+        let (prep, decode_part, _) = preparation[preparation.len() / 2];
+        println!(
+            "{n} lineage entries ({layout}): {:.0} MiB of documents decoded in {decode_part:.1?}, index built, {prep:.1?} in all before a check (median of {runs})",
+            doc_bytes as f64 / f64::from(1 << 20)
+        );
         let built = Instant::now();
         let index = ForkIndex::new(&entries);
         let built = built.elapsed();

@@ -87,3 +87,73 @@ fn lineage_verdicts_and_exit_statuses() {
     .stderr_has("bad.fingerprint")
     .stderr_has("fingerprint file");
 }
+
+/// A Q8_0 suspect is also compared block by block with the fork re-quantized (spec
+/// fingerprint.md §5); `--json` and the human report say how many blocks were compared and
+/// how many the suspect reproduced exactly.
+#[test]
+fn lineage_reports_the_re_quantized_blocks_of_a_quantized_suspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = copy_fixture("gguf/tiny-llama.gguf", dir.path());
+    let fork = dir.path().join("fork.gguf");
+    std::fs::copy(&base, &fork).unwrap();
+    // The fork moves one quantized value by one step in every Q8_0 block of the two
+    // `ffn_up` tensors (a block: an f16 scale, then 32 one-byte values). It picks a value
+    // well inside ±127, so the block's largest magnitude, and so its scale, stay: the
+    // block is then what the reference quantizer makes of its own decoded values, as in a
+    // fork quantized by llama-quantize.
+    let key = keygen(dir.path(), "k");
+    sign(&base, &key, &[]);
+    let mut bytes = std::fs::read(&base).unwrap();
+    for layer in 0..2 {
+        let c = chunk(
+            &default_sig(&base),
+            "tiny-llama.gguf",
+            Some(&format!("blk.{layer}.ffn_up.weight")),
+        );
+        assert_eq!(c.len % 34, 0, "Q8_0 blocks are 34 bytes");
+        for block in 0..c.len / 34 {
+            let values = (c.offset + block * 34 + 2) as usize;
+            let j = (0..32)
+                .find(|&j| (bytes[values + j] as i8).unsigned_abs() <= 100)
+                .expect("a block of a normal sample has small values");
+            bytes[values + j] ^= 1;
+        }
+    }
+    std::fs::write(&fork, &bytes).unwrap();
+    let lineage = |suspect: &std::path::Path| {
+        weightseal([
+            "--json".as_ref(),
+            "lineage".as_ref(),
+            suspect.as_os_str(),
+            "--base".as_ref(),
+            base.as_os_str(),
+            "--fork".as_ref(),
+            fork.as_os_str(),
+        ])
+    };
+    let run = lineage(&fork);
+    run.code(0);
+    let j = run.json();
+    let compared = j["requantized_blocks"].as_u64().unwrap();
+    assert!(compared > 0, "{j}");
+    assert_eq!(j["reproduced_blocks"].as_u64().unwrap(), compared, "{j}");
+    // The base holds none of the fork's blocks.
+    let run = lineage(&base);
+    run.code(1);
+    let j = run.json();
+    assert!(j["requantized_blocks"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(j["reproduced_blocks"], 0, "{j}");
+    weightseal([
+        "lineage".as_ref(),
+        fork.as_os_str(),
+        "--base".as_ref(),
+        base.as_os_str(),
+        "--fork".as_ref(),
+        fork.as_os_str(),
+    ])
+    .code(0)
+    .stdout_has(&format!(
+        "{compared} of {compared} re-quantized blocks reproduced exactly"
+    ));
+}

@@ -1,5 +1,6 @@
 //! Checks spec/vectors/fingerprint/: dequantization against the `gguf` package's values
-//! (dequant.json, made by dequant_vectors.py), the fingerprint of a fixture pinned byte
+//! (dequant.json, made by dequant_vectors.py), re-quantization against its reference
+//! quantizers (requant.json, the same script), the fingerprint of a fixture pinned byte
 //! for byte, and malformed fingerprint files that each name the error they must produce.
 //!
 //! The fixture fingerprint and the negative vectors were written by this file with
@@ -7,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use weightseal_verifier::fingerprint::dequant::{decode, ElementType};
+use weightseal_verifier::fingerprint::dequant::{decode, quantize_round_trip, ElementType};
 use weightseal_verifier::fingerprint::lineage::{derived_from, Thresholds};
 use weightseal_verifier::fingerprint::{fingerprint_model, Fingerprint, FingerprintFileError};
 
@@ -74,6 +75,56 @@ fn fingerprint_dequant_vectors() {
         }
     }
     assert_eq!(types.len(), 13, "every GGUF type the fingerprint reads has a vector");
+}
+
+fn f32_bits(hex_text: &str) -> Vec<u32> {
+    unhex(hex_text)
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The fork test re-quantizes blocks to Q4_0 and Q8_0 and compares them with the
+/// suspect's bit for bit (spec/fingerprint.md §5), so its quantizers must be llama.cpp's
+/// reference ones exactly, ties and rounding halves included.
+#[test]
+fn fingerprint_requant_vectors() {
+    let text = std::fs::read_to_string(vectors().join("requant.json")).expect("requant.json");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let cases = doc["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let ty = match case["type"].as_str().expect("type") {
+            "Q4_0" => ElementType::Q4_0,
+            "Q8_0" => ElementType::Q8_0,
+            other => panic!("{name}: unexpected type {other}"),
+        };
+        seen.insert(case["type"].as_str().expect("type"));
+        let block: Vec<f32> = f32_bits(case["block_f32_le"].as_str().expect("block"))
+            .into_iter()
+            .map(f32::from_bits)
+            .collect();
+        let block: [f32; 32] = block.try_into().expect("a block of 32 values");
+        let want = f32_bits(case["round_trip_f32_le"].as_str().expect("round trip"));
+        let got: Vec<u32> = quantize_round_trip(ty, &block)
+            .unwrap_or_else(|| panic!("{name}: a finite block has a round trip"))
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                g,
+                w,
+                "{name}: value {i}: {} vs the reference's {}",
+                f32::from_bits(*g),
+                f32::from_bits(*w)
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{name}");
+    }
+    assert_eq!(seen.len(), 2, "both re-quantized types have vectors");
 }
 
 #[test]

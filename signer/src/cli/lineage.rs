@@ -101,6 +101,8 @@ fn to_json(r: &LineageReport) -> Value {
         "threshold": r.threshold,
         "base_score": r.base_score,
         "pooled_values": r.pooled_values,
+        "requantized_blocks": r.requantized_blocks,
+        "reproduced_blocks": r.reproduced_blocks,
         "tensors": r.tensors.iter().map(|t| json!({
             "tensor": t.tensor,
             "matched": t.matched,
@@ -134,6 +136,13 @@ fn human(r: &LineageReport, fork: bool) -> String {
             "; base score {:.4}; {} sampled values pooled",
             r.base_score, r.pooled_values
         ));
+        if r.requantized_blocks > 0 {
+            // Only a Q4_0 or Q8_0 suspect is re-quantized (spec/fingerprint.md §5).
+            out.push_str(&format!(
+                "; {} of {} re-quantized blocks reproduced exactly",
+                r.reproduced_blocks, r.requantized_blocks
+            ));
+        }
     }
     out.push('\n');
     for t in &r.tensors {

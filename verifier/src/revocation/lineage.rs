@@ -258,6 +258,16 @@ impl LineageDoc {
     /// tensor's values against its shape's sampling plan, every delta against its base
     /// tensor, canonical NaNs, and at least one change.
     pub fn from_bytes(input: &[u8]) -> Result<LineageDoc, LineageDocError> {
+        let delta = Self::decode(input)?;
+        Ok(LineageDoc {
+            delta,
+            digest: lineage_digest(input),
+            bytes: input.to_vec(),
+        })
+    }
+
+    /// The strict decode and checks of [`LineageDoc::from_bytes`], without the digest.
+    fn decode(input: &[u8]) -> Result<ForkDelta, LineageDocError> {
         if input.len() > MAX_LINEAGE_DOC_BYTES {
             return Err(LineageDocError::TooLarge {
                 size: input.len(),
@@ -343,13 +353,9 @@ impl LineageDoc {
         if !changed {
             return Err(LineageDocError::NoChange);
         }
-        Ok(LineageDoc {
-            delta: ForkDelta {
-                base: Fingerprint { tensors },
-                deltas,
-            },
-            digest: lineage_digest(input),
-            bytes: input.to_vec(),
+        Ok(ForkDelta {
+            base: Fingerprint { tensors },
+            deltas,
         })
     }
 
@@ -362,14 +368,32 @@ impl LineageDoc {
                 limit: MAX_LINEAGE_DOC_BYTES,
             });
         }
-        let found = lineage_digest(input);
+        Self::from_vec_named(input.to_vec(), expected)
+    }
+
+    /// [`LineageDoc::from_bytes_named`] on bytes the caller hands over (a document read
+    /// from disk): hashed once and not copied, which matters when a load decision reads
+    /// a thousand of them.
+    pub fn from_vec_named(input: Vec<u8>, expected: &Digest) -> Result<LineageDoc, LineageDocError> {
+        if input.len() > MAX_LINEAGE_DOC_BYTES {
+            return Err(LineageDocError::TooLarge {
+                size: input.len(),
+                limit: MAX_LINEAGE_DOC_BYTES,
+            });
+        }
+        let found = lineage_digest(&input);
         if found != *expected {
             return Err(LineageDocError::DigestMismatch {
                 expected: *expected,
                 found,
             });
         }
-        LineageDoc::from_bytes(input)
+        let delta = Self::decode(&input)?;
+        Ok(LineageDoc {
+            delta,
+            digest: found,
+            bytes: input,
+        })
     }
 
     /// The base fingerprint and the fork's change: what

@@ -965,7 +965,7 @@ impl RevocationState {
             || PathBuf::from(lineage_path(digest)),
             |d| d.join(LINEAGE_DIR).join(digest.to_hex()),
         );
-        LineageDoc::from_bytes_named(&bytes, digest).map_err(|e| corrupt(&at, e.to_string()))
+        LineageDoc::from_vec_named(bytes, digest).map_err(|e| corrupt(&at, e.to_string()))
     }
 
     /// The bytes of every held lineage document, in digest order (for bundles).
