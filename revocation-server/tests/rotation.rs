@@ -262,6 +262,12 @@ async fn during_the_transition_clients_pinned_to_either_key_sync() {
     let log = open(&backend, &new, Some(&old)).await.unwrap();
     append(&log, &w, 2..4).await;
     let transition = exported(&log).await;
+    // Both keys sign each note, so neither kind of client depends on reading the statement
+    // before it can open the notes (§7.2 step 1).
+    for k in [&old, &new] {
+        open_checkpoint(&read(transition.path(), CHECKPOINT_PATH), &[vkey(k)]).unwrap();
+        Snapshot::open(&read(transition.path(), SNAPSHOT_PATH), &[vkey(k)]).unwrap();
+    }
     let mut fresh_old = RevocationState::in_memory(vec![vkey(&old)]);
     let mut fresh_new = RevocationState::in_memory(vec![vkey(&new)]);
     for (name, client) in [
@@ -400,7 +406,7 @@ async fn binary_serve_with_previous_key() {
         assert_eq!(open_checkpoint(&checkpoint, &[vkey(k)]).unwrap().size, 1);
     }
     drop(server);
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_weightseal-server"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weightseal-server"))
         .args([
             "serve",
             "--listen",
@@ -413,8 +419,20 @@ async fn binary_serve_with_previous_key() {
         .arg("--issuers")
         .arg(&w.issuers_path)
         .args(["--database", &database])
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A server that accepted the retired key would run until killed: fail instead of hanging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve --key OLD started after the log rotated away from OLD");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = child.wait_with_output().unwrap();
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("the log rotated from the key"), "{stderr}");
