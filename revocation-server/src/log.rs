@@ -15,7 +15,8 @@ use weightseal_verifier::revocation::entry::{Action, SignedEntry, Subject};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
 use weightseal_verifier::revocation::note::{Checkpoint, NoteSignerKey, NoteVerifierKey};
 use weightseal_verifier::revocation::policy::{KeyLiveness, PolicyViolation};
-use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot};
+use weightseal_verifier::revocation::rotation::{is_rotation_leaf, LogKeyRef, RotationError, RotationStatement};
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint_by, Snapshot};
 use weightseal_verifier::revocation::tile::{
     encode_publication, encode_tile, proof_to_hex, ConsistencyProofDoc, HashTileRef, InclusionProofDoc,
 };
@@ -40,6 +41,18 @@ pub enum LogError {
     /// Signing failed.
     #[error("cannot sign: {0}")]
     Sign(String),
+    /// The log rotated away from the key it was asked to sign with (spec/revocation.md §5.2):
+    /// clients that followed the rotation would refuse what it signs.
+    #[error("the log rotated from the key {key} to {successor}; sign with the current key (and the previous one as --previous-key during a transition)")]
+    RetiredKey {
+        /// The key given.
+        key: LogKeyRef,
+        /// The key the log's rotation statements lead to.
+        successor: LogKeyRef,
+    },
+    /// The rotation statement cannot be made or a stored one is invalid.
+    #[error("rotation statement: {0}")]
+    Rotation(RotationError),
 }
 
 /// Settings of a [`Log`].
@@ -146,6 +159,11 @@ pub fn now_unix() -> u64 {
 pub struct Log {
     store: Arc<dyn Store>,
     signer: NoteSignerKey,
+    /// The key being rotated away from, during a transition period: every note is signed by
+    /// it too, so clients that still pin it keep syncing (spec/revocation.md §5.2).
+    previous: Option<NoteSignerKey>,
+    /// The rotation statements in the tree, in log order.
+    rotations: Mutex<Vec<RotationStatement>>,
     verifier: NoteVerifierKey,
     options: LogOptions,
     tree: Arc<RwLock<MerkleTree>>,
@@ -189,11 +207,42 @@ fn log_signed_part(note: &str, origin: &str) -> String {
     out
 }
 
-/// The issuer, subject and action of a stored leaf (already verified when it was submitted).
-fn key_facts(body: &[u8]) -> Result<(KeyId, Subject, Action), String> {
+/// What the revoked-key rule needs of a stored leaf (already verified when it was
+/// appended): the issuer, subject and action of an entry, `None` for a rotation statement.
+type KeyFacts = Option<(KeyId, Subject, Action)>;
+
+fn key_facts(body: &[u8]) -> Result<KeyFacts, String> {
+    if is_rotation_leaf(body) {
+        return Ok(None);
+    }
     let signed = SignedEntry::decode_unverified(body).map_err(|e| e.to_string())?;
     let e = signed.entry();
-    Ok((e.issuer.id(), e.subject, e.action))
+    Ok(Some((e.issuer.id(), e.subject, e.action)))
+}
+
+/// Applies one leaf's facts to the revoked-key rule (a void entry is held but changes nothing).
+fn apply_facts(keys: &mut KeyLiveness, facts: &KeyFacts) {
+    match facts {
+        Some((issuer, subject, action)) => {
+            let _ = keys.apply(issuer, subject, *action);
+        }
+        None => keys.skip(),
+    }
+}
+
+/// Where a chain of rotation statements leads: from the first statement's old key, each
+/// statement whose old key is current replaces it by its new key.
+fn current_keys(rotations: &[RotationStatement]) -> Vec<NoteVerifierKey> {
+    let Some(first) = rotations.first() else {
+        return Vec::new();
+    };
+    let mut keys = vec![first.old.clone()];
+    for r in rotations {
+        if let Some(next) = r.follow(&keys) {
+            keys = next;
+        }
+    }
+    keys
 }
 
 fn lock_err<T>(_: T) -> LogError {
@@ -211,17 +260,37 @@ impl Log {
         options: LogOptions,
         resign: bool,
     ) -> Result<Self, LogError> {
-        if signer.name() != options.origin {
-            return Err(LogError::Sign(format!(
-                "note key name {:?} is not the origin {:?}",
-                signer.name(),
-                options.origin
-            )));
+        Self::open_rotating(store, signer, None, options, resign).await
+    }
+
+    /// [`Log::open`] for a log in a key rotation (spec/revocation.md §5.2): `signer` is the
+    /// new key and `previous` the key being retired. Unless the log already holds it, the
+    /// rotation statement (`previous` announcing `signer`, signed by both) is appended first,
+    /// which requires `previous` to be the key the log's rotations lead to. Every note is then
+    /// signed by both keys until the log is opened without `previous`. A `signer` that the
+    /// log's rotation statements retired is refused.
+    pub async fn open_rotating(
+        store: Arc<dyn Store>,
+        signer: NoteSignerKey,
+        previous: Option<NoteSignerKey>,
+        options: LogOptions,
+        resign: bool,
+    ) -> Result<Self, LogError> {
+        for key in std::iter::once(&signer).chain(&previous) {
+            if key.name() != options.origin {
+                return Err(LogError::Sign(format!(
+                    "note key name {:?} is not the origin {:?}",
+                    key.name(),
+                    options.origin
+                )));
+            }
         }
         let verifier = signer.verifier_key();
         let log = Self {
             store,
             signer,
+            previous,
+            rotations: Mutex::new(Vec::new()),
             verifier,
             options,
             tree: Arc::new(RwLock::new(MerkleTree::new())),
@@ -242,8 +311,33 @@ impl Log {
             witnesses: tokio::sync::Mutex::new(Vec::new()),
         };
         // Nobody else holds `log` yet: no need for the write lock.
-        let count = log.store.count().await?;
+        let mut count = log.store.count().await?;
         log.catch_up(count).await?;
+        if let Some(previous) = log.previous.clone() {
+            let (statement, leaf) = RotationStatement::sign(&previous, &log.signer).map_err(LogError::Rotation)?;
+            let leaf_hash = merkle::leaf_hash(&leaf);
+            if log.store.find_leaf(&leaf_hash).await?.is_none() {
+                log.check_current(&previous.verifier_key())?;
+                let entry = NewEntry {
+                    leaf_hash,
+                    body: leaf,
+                    received_at: i64::try_from(now_unix()).unwrap_or(i64::MAX),
+                };
+                match log.seal_locked(vec![entry], Vec::new()).await? {
+                    CommitOutcome::Sealed { .. } => {
+                        tracing::info!(old = %statement.old, new = %statement.new, "rotation statement appended");
+                        log.rotations.lock().map_err(lock_err)?.push(statement);
+                    }
+                    other => {
+                        return Err(LogError::Inconsistent(format!(
+                            "the rotation statement was not appended: {other:?}"
+                        )))
+                    }
+                }
+                count = log.store.count().await?;
+            }
+        }
+        log.check_current(&log.verifier)?;
         let latest = log.store.latest_snapshot().await?;
         let usable = match &latest {
             Some(r) => {
@@ -264,6 +358,30 @@ impl Log {
     /// The log's note verifier key (what clients pin).
     pub fn verifier_key(&self) -> &NoteVerifierKey {
         &self.verifier
+    }
+
+    /// The key being retired, during a transition period.
+    pub fn previous_key(&self) -> Option<NoteVerifierKey> {
+        self.previous.as_ref().map(NoteSignerKey::verifier_key)
+    }
+
+    /// Every key this replica signs notes with: the current one, then the previous one.
+    fn signers(&self) -> Vec<&NoteSignerKey> {
+        std::iter::once(&self.signer).chain(&self.previous).collect()
+    }
+
+    /// Refuses `key` unless it is a key the log's rotation statements lead to (any key when
+    /// there is none).
+    fn check_current(&self, key: &NoteVerifierKey) -> Result<(), LogError> {
+        let rotations = self.rotations.lock().map_err(lock_err)?;
+        let current = current_keys(&rotations);
+        match current.first() {
+            Some(successor) if !current.contains(key) => Err(LogError::RetiredKey {
+                key: LogKeyRef::of(key),
+                successor: LogKeyRef::of(successor),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The log's public key.
@@ -388,13 +506,21 @@ impl Log {
         Ok(report)
     }
 
-    /// Whether both stored notes verify under this server's key and say what the record says.
+    /// Whether both stored notes verify under each of this server's keys (during a
+    /// transition, the previous one too) and say what the record says.
     fn signed_by_us(&self, r: &SnapshotRecord) -> bool {
-        let keys = std::slice::from_ref(&self.verifier);
-        let (Ok(checkpoint), Ok(snapshot)) = (
-            open_checkpoint(r.checkpoint.as_bytes(), keys),
-            Snapshot::open(r.snapshot.as_bytes(), keys),
-        ) else {
+        let mut opened = None;
+        for key in self.signers() {
+            let keys = [key.verifier_key()];
+            let (Ok(checkpoint), Ok(snapshot)) = (
+                open_checkpoint(r.checkpoint.as_bytes(), &keys),
+                Snapshot::open(r.snapshot.as_bytes(), &keys),
+            ) else {
+                return false;
+            };
+            opened = Some((checkpoint, snapshot));
+        }
+        let Some((checkpoint, snapshot)) = opened else {
             return false;
         };
         snapshot.matches(&checkpoint)
@@ -463,10 +589,15 @@ impl Log {
                         have + i as u64
                     )));
                 }
-                let (issuer, subject, action) = key_facts(body)
-                    .map_err(|e| LogError::Inconsistent(format!("stored entry {}: {e}", have + i as u64)))?;
-                // A void entry (signed by a revoked key) is held but changes nothing.
-                let _ = keys.apply(&issuer, &subject, action);
+                let index = have + i as u64;
+                let facts =
+                    key_facts(body).map_err(|e| LogError::Inconsistent(format!("stored entry {index}: {e}")))?;
+                if facts.is_none() {
+                    let statement = RotationStatement::from_leaf(body)
+                        .map_err(|e| LogError::Inconsistent(format!("stored entry {index}: {e}")))?;
+                    self.rotations.lock().map_err(lock_err)?.push(statement);
+                }
+                apply_facts(&mut keys, &facts);
                 tree.push(leaf);
             }
         }
@@ -477,11 +608,11 @@ impl Log {
     /// whole submission if any new entry breaks it (inside the store's serialized transaction,
     /// so two replicas cannot both accept an entry by a key one of them just revoked), then
     /// extends the tree and signs.
-    fn sealer(&self, new: Vec<(KeyId, Subject, Action)>) -> SealFn {
+    fn sealer(&self, new: Vec<KeyFacts>) -> SealFn {
         let tree = Arc::clone(&self.tree);
         let keys = Arc::clone(&self.keys);
         let pending = Arc::clone(&self.pending_keys);
-        let signer = self.signer.clone();
+        let signers: Vec<NoteSignerKey> = self.signers().into_iter().cloned().collect();
         let origin = self.options.origin.clone();
         let ttl = self.options.snapshot_ttl.as_secs();
         Box::new(move |input: SealInput| {
@@ -495,12 +626,13 @@ impl Log {
                 )));
             }
             for body in &input.others {
-                let (issuer, subject, action) = key_facts(body).map_err(&failed)?;
-                let _ = live.apply(&issuer, &subject, action);
+                apply_facts(&mut live, &key_facts(body).map_err(&failed)?);
             }
-            for (issuer, subject, action) in &new {
-                live.check(issuer, subject, *action).map_err(SealError::Refused)?;
-                let _ = live.apply(issuer, subject, *action);
+            for facts in &new {
+                if let Some((issuer, subject, action)) = facts {
+                    live.check(issuer, subject, *action).map_err(SealError::Refused)?;
+                }
+                apply_facts(&mut live, facts);
             }
             let mut tree = tree.write().map_err(|_| failed("tree lock poisoned".to_owned()))?;
             if tree.len() != input.start {
@@ -524,8 +656,9 @@ impl Log {
             };
             let snapshot = Snapshot::for_checkpoint(&checkpoint, input.version, now_unix(), ttl);
             let (issued, expires) = (snapshot.issued, snapshot.expires);
-            let checkpoint = sign_checkpoint(&checkpoint, &signer).map_err(|e| failed(e.to_string()))?;
-            let snapshot = snapshot.sign(&signer).map_err(|e| failed(e.to_string()))?;
+            let signers: Vec<&NoteSignerKey> = signers.iter().collect();
+            let checkpoint = sign_checkpoint_by(&checkpoint, &signers).map_err(|e| failed(e.to_string()))?;
+            let snapshot = snapshot.sign_by(&signers).map_err(|e| failed(e.to_string()))?;
             *pending.lock().map_err(|_| failed("key lock poisoned".to_owned()))? = Some(live);
             Ok(SnapshotRecord {
                 version: input.version,

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! weightseal-server serve --listen 127.0.0.1:8080 --key LOG_KEY.pem --issuers ISSUERS.json \
+//!     [--previous-key OLD_LOG_KEY.pem] \
 //!     [--database sqlite:PATH | postgres://USER@HOST:PORT/DB] [--origin NAME] \
 //!     [--snapshot-ttl 24h] [--resign-interval 1h] [--sync-interval 1s] [--log-format text|json]
 //!     [--witness URL=WITNESS_KEY …]
-//! weightseal-server export DIR --key LOG_KEY.pem [--database …] [--origin NAME] [--fresh-snapshot]
+//! weightseal-server export DIR --key LOG_KEY.pem [--previous-key OLD_LOG_KEY.pem] [--database …] \
+//!     [--origin NAME] [--fresh-snapshot]
 //! weightseal-server pubkey --key LOG_KEY.pem [--origin NAME]
 //! weightseal-server witness --listen ADDR --key WITNESS_KEY.pem --name NAME --log LOG_KEY… \
 //!     --state WITNESS.db
@@ -37,6 +39,12 @@
 //! with any static file server); `--fresh-snapshot` signs a new snapshot first (run it from a
 //! scheduler so the static copy never expires). `pubkey` prints the note verifier key that
 //! clients pin (`<origin>+<key id>+<base64 key>`).
+//!
+//! Key rotation (spec/revocation.md §5.2): `--key NEW --previous-key OLD` (on `serve` or
+//! `export`) appends the rotation statement in which OLD announces NEW, unless the log holds it,
+//! and signs every note with both keys: the transition period, during which clients pinned to
+//! either key sync. Clients that synced the statement follow NEW. Restarting with `--key NEW`
+//! alone ends the transition; a `--key` the log rotated away from is refused.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +84,10 @@ enum Command {
         /// The log's ed25519 private key (PKCS#8 PEM, mode 0600).
         #[arg(long)]
         key: PathBuf,
+        /// During a key rotation: the key being retired (PKCS#8 PEM, mode 0600). The log
+        /// appends the statement in which it announces --key and signs with both.
+        #[arg(long)]
+        previous_key: Option<PathBuf>,
         /// The issuers file (JSON): who may revoke what.
         #[arg(long)]
         issuers: PathBuf,
@@ -127,6 +139,9 @@ enum Command {
         /// The log's ed25519 private key (PKCS#8 PEM, mode 0600).
         #[arg(long)]
         key: PathBuf,
+        /// During a key rotation: the key being retired, as for `serve`.
+        #[arg(long)]
+        previous_key: Option<PathBuf>,
         /// sqlite:PATH or postgres://USER@HOST:PORT/DB.
         #[arg(long, default_value = DEFAULT_DATABASE)]
         database: String,
@@ -192,12 +207,16 @@ async fn shutdown_signal() {
 
 async fn open_log(
     key: &std::path::Path,
+    previous_key: Option<&std::path::Path>,
     origin: &str,
     database: &str,
     snapshot_ttl: Duration,
     resign: bool,
 ) -> anyhow::Result<Arc<Log>> {
     let signer = load_note_signer(key, origin)?;
+    let previous = previous_key
+        .map(|p| load_note_signer(p, origin).with_context(|| format!("--previous-key {}", p.display())))
+        .transpose()?;
     let db = DatabaseUrl::parse(database).map_err(anyhow::Error::msg)?;
     let store = open_store(&db)
         .await
@@ -206,7 +225,7 @@ async fn open_log(
         origin: origin.to_owned(),
         snapshot_ttl,
     };
-    let log = Log::open(store, signer, options, resign)
+    let log = Log::open_rotating(store, signer, previous, options, resign)
         .await
         .with_context(|| format!("cannot load the log from {}", db.describe()))?;
     Ok(Arc::new(log))
@@ -216,6 +235,7 @@ async fn open_log(
 async fn serve(
     listen: String,
     key: PathBuf,
+    previous_key: Option<PathBuf>,
     issuers: PathBuf,
     database: String,
     origin: String,
@@ -228,7 +248,7 @@ async fn serve(
         bail!("--resign-interval must be shorter than --snapshot-ttl, or snapshots expire between signings");
     }
     let policy = Policy::load(&issuers).map_err(anyhow::Error::msg)?;
-    let log = open_log(&key, &origin, &database, snapshot_ttl, true).await?;
+    let log = open_log(&key, previous_key.as_deref(), &origin, &database, snapshot_ttl, true).await?;
     if !witnesses.is_empty() {
         log.set_witnesses(witnesses).await;
         let report = log
@@ -253,6 +273,7 @@ async fn serve(
         store = %log.store().describe(),
         origin = %origin,
         verifier_key = %log.verifier_key(),
+        previous_key = ?log.previous_key().map(|k| k.to_string()),
         size = published.size,
         version = published.version,
         "serving"
@@ -344,6 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             key,
+            previous_key,
             issuers,
             database,
             origin,
@@ -357,6 +379,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(
                 listen,
                 key,
+                previous_key,
                 issuers,
                 database,
                 origin,
@@ -380,13 +403,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export {
             dir,
             key,
+            previous_key,
             database,
             origin,
             snapshot_ttl,
             fresh_snapshot,
         } => {
             init_logging(LogFormat::Text);
-            let log = open_log(&key, &origin, &database, snapshot_ttl, fresh_snapshot).await?;
+            let log = open_log(
+                &key,
+                previous_key.as_deref(),
+                &origin,
+                &database,
+                snapshot_ttl,
+                fresh_snapshot,
+            )
+            .await?;
             let summary = export::export(&log, &dir)
                 .await
                 .with_context(|| format!("cannot export to {}", dir.display()))?;

@@ -240,7 +240,7 @@ async fn a_split_view_gets_no_quorum_and_a_lone_liar_changes_nothing() {
     let fake_dir = tempfile::tempdir().unwrap();
     fake.export(fake_dir.path(), now()).unwrap();
     let err = sync_export(fake_dir.path(), &log_a, &with_liar).unwrap_err();
-    assert!(matches!(err, RevocationError::WrongServerKey { .. }), "{err}");
+    assert!(matches!(err, RevocationError::UnannouncedLogKey { .. }), "{err}");
 
     // The honest log keeps growing and stays cosigned; the witnesses follow it.
     append(&log_a, &w, 3..5).await;

@@ -565,7 +565,8 @@ fn attack_wrong_server_key_is_refused() {
     f.publish(NOW);
     let mut s = f.state();
     let err = s.sync(&f.source(), NOW).unwrap_err();
-    assert!(matches!(err, RevocationError::WrongServerKey { .. }), "{err}");
+    // Named since key rotation (spec/revocation.md §7.6): a key no pinned key announced.
+    assert!(matches!(err, RevocationError::UnannouncedLogKey { .. }), "{err}");
     assert_eq!(disk(&f.state_dir), (None, None));
     assert!(matches!(s.require_fresh(NOW), Err(RevocationError::NoState)));
     // A folder synced under one key does not open under another.

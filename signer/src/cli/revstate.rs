@@ -79,8 +79,9 @@ pub fn state_failure(e: &LocalStateError) -> Failure {
                 .to_string(),
         ),
         LocalStateError::PinMismatch { .. } => Some(
-            "a different --revocation-key for the same state is refused: if the log really changed its key, use a \
-             new --state folder"
+            "a different --revocation-key for the same state is refused: if the log rotated its key, sync with the \
+             key the state was pinned with and it follows the rotation (spec/revocation.md §7.6); for a key the log \
+             never announced, use a new --state folder"
                 .to_string(),
         ),
         LocalStateError::Open {

@@ -332,24 +332,33 @@ impl LocalState {
                 })
             }
         };
-        let (keys, first_use) = match stored {
+        let open_state = |keys: Vec<NoteVerifierKey>| {
+            RevocationState::open(dir, keys).map_err(|source| LocalStateError::Open {
+                dir: dir.to_path_buf(),
+                source,
+            })
+        };
+        let (state, first_use) = match stored {
             Some(stored) => {
-                if !given.is_empty() && sorted_texts(given) != sorted_texts(&stored) {
+                let state = open_state(stored.clone())?;
+                // The pins file keeps the keys of first use (the trust root). After the state
+                // followed a log key rotation (spec/revocation.md §7.6), a configuration that
+                // names the keys it follows now is the same trust, brought up to date.
+                if !given.is_empty()
+                    && sorted_texts(given) != sorted_texts(&stored)
+                    && sorted_texts(given) != sorted_texts(state.keys())
+                {
                     return Err(LocalStateError::PinMismatch {
                         dir: dir.to_path_buf(),
                         pinned: sorted_texts(&stored),
                         given: sorted_texts(given),
                     });
                 }
-                (stored, false)
+                (state, false)
             }
             None if given.is_empty() => return Err(LocalStateError::NoPinnedKey { dir: dir.to_path_buf() }),
-            None => (given.to_vec(), true),
+            None => (open_state(given.to_vec())?, true),
         };
-        let state = RevocationState::open(dir, keys).map_err(|source| LocalStateError::Open {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
         Ok(LocalState {
             dir: dir.to_path_buf(),
             state,
@@ -392,7 +401,9 @@ impl LocalState {
     /// Records the pinned keys once the state holds data verified under them.
     fn record_pins(&mut self) -> Result<(), LocalStateError> {
         if self.first_use && self.state.snapshot().is_some() {
-            let text: String = self.state.keys().iter().map(|k| format!("{k}\n")).collect();
+            // The keys of first use, not the ones a rotation led to: the state re-derives
+            // those from its rotation statements (spec/revocation.md §7.6).
+            let text: String = self.state.configured_keys().iter().map(|k| format!("{k}\n")).collect();
             write_atomic(&self.dir, PINNED_KEYS_FILE, text.as_bytes()).map_err(|e| LocalStateError::Io {
                 path: self.dir.join(PINNED_KEYS_FILE),
                 source: std::io::Error::other(e.to_string()),

@@ -7,6 +7,8 @@
 //! * [`policy`]: which issuers a log accepts and what each may revoke.
 //! * [`merkle`], [`note`]: RFC 6962 hashing and proofs; C2SP signed notes and checkpoints.
 //! * [`cosignature`]: witness cosignatures (C2SP tlog-cosignature) and the witness quorum.
+//! * [`rotation`]: the log's key rotation statement, a leaf in which the old key announces
+//!   the new one.
 //! * [`snapshot`]: the signed snapshot (version, expiry) and checkpoint helpers.
 //! * [`tile`]: publication paths, entry tiles, proof and API documents.
 //! * [`state`]: the client state folder, sync rules and lookups.
@@ -25,6 +27,7 @@ pub mod local;
 pub mod merkle;
 pub mod note;
 pub mod policy;
+pub mod rotation;
 pub mod snapshot;
 pub mod state;
 #[doc(hidden)]

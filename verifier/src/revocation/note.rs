@@ -512,12 +512,35 @@ fn check_body(body: &str) -> Result<(), NoteError> {
 pub fn sign_note(body: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
     check_body(body)?;
     check_name(name)?;
+    finish_note(format!("{body}\n{}", signature_line(body, name, key)))
+}
+
+/// Signs `body` with each of `keys` in order: the note carries one signature line per key.
+/// A log in the middle of a key rotation signs with its new and its old key at once
+/// (spec/revocation.md §5.2), so clients pinned to either accept the same note.
+pub fn sign_note_by(body: &str, keys: &[&NoteSignerKey]) -> Result<String, NoteError> {
+    check_body(body)?;
+    if keys.is_empty() {
+        return Err(NoteError::NoSignatures);
+    }
+    let mut note = format!("{body}\n");
+    for k in keys {
+        note.push_str(&signature_line(body, &k.name, &k.key));
+    }
+    finish_note(note)
+}
+
+/// `— <name> base64(key ID || signature)\n` over `body` (name and body already checked).
+fn signature_line(body: &str, name: &str, key: &SigningKey) -> String {
     let id = key_id(name, &key.verifying_key());
     let signature = key.sign(body.as_bytes());
     let mut blob = Vec::with_capacity(4 + Signature::BYTE_SIZE);
     blob.extend_from_slice(&id);
     blob.extend_from_slice(&signature.to_bytes());
-    let note = format!("{body}\n{SIG_PREFIX}{name} {}\n", BASE64.encode(blob));
+    format!("{SIG_PREFIX}{name} {}\n", BASE64.encode(blob))
+}
+
+fn finish_note(note: String) -> Result<String, NoteError> {
     if note.len() > MAX_NOTE_SIZE {
         return Err(NoteError::TooLarge {
             size: note.len(),

@@ -544,6 +544,12 @@ impl KeyLiveness {
         Ok(())
     }
 
+    /// Passes over the next log leaf, which is not an entry (a rotation statement,
+    /// spec/revocation.md §5.2): it takes an index and changes no key's status.
+    pub fn skip(&mut self) {
+        self.applied += 1;
+    }
+
     /// Applies the next log entry: `Ok` when it counts (a key entry then changes the key's
     /// status), the violation when it is void. Either way it takes the next index.
     pub fn apply(&mut self, issuer: &KeyId, subject: &Subject, action: Action) -> Result<(), PolicyViolation> {

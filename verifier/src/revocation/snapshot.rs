@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 use crate::revocation::merkle::Hash;
-use crate::revocation::note::{open_note_bytes, Checkpoint, NoteError, NoteSignerKey, NoteVerifierKey};
+use crate::revocation::note::{open_note_bytes, sign_note_by, Checkpoint, NoteError, NoteSignerKey, NoteVerifierKey};
 
 /// The first line of every snapshot body.
 pub const SNAPSHOT_HEADER: &str = "weightseal-snapshot/v1";
@@ -240,6 +240,22 @@ impl Snapshot {
         })
     }
 
+    /// Signs the snapshot with each of `keys` (one signature line each), as a log does during a
+    /// key rotation (spec/revocation.md §5.2); every key name must be the origin.
+    pub fn sign_by(&self, keys: &[&NoteSignerKey]) -> Result<String, SnapshotError> {
+        if let Some(k) = keys.iter().find(|k| k.name() != self.origin) {
+            return Err(SnapshotError::WrongOrigin {
+                what: "snapshot",
+                found: self.origin.clone(),
+                signed_by: vec![k.name().to_string()],
+            });
+        }
+        sign_note_by(&self.to_body()?, keys).map_err(|source| SnapshotError::Note {
+            what: "snapshot",
+            source,
+        })
+    }
+
     /// Opens a signed snapshot note with the pinned log keys and parses it. Does not
     /// check expiry (see [`Snapshot::check_fresh`]).
     pub fn open(note: &[u8], keys: &[NoteVerifierKey]) -> Result<Snapshot, SnapshotError> {
@@ -309,6 +325,24 @@ pub fn sign_checkpoint(checkpoint: &Checkpoint, key: &NoteSignerKey) -> Result<S
         });
     }
     key.sign(&checkpoint.to_body()).map_err(note)
+}
+
+/// Signs a checkpoint with each of `keys` (one signature line each), as a log does during a
+/// key rotation (spec/revocation.md §5.2); every key name must be the origin.
+pub fn sign_checkpoint_by(checkpoint: &Checkpoint, keys: &[&NoteSignerKey]) -> Result<String, SnapshotError> {
+    let note = |source| SnapshotError::Note {
+        what: "checkpoint",
+        source,
+    };
+    checkpoint.validate().map_err(note)?;
+    if let Some(k) = keys.iter().find(|k| k.name() != checkpoint.origin) {
+        return Err(SnapshotError::WrongOrigin {
+            what: "checkpoint",
+            found: checkpoint.origin.clone(),
+            signed_by: vec![k.name().to_string()],
+        });
+    }
+    sign_note_by(&checkpoint.to_body(), keys).map_err(note)
 }
 
 /// Opens a signed checkpoint note with the pinned log keys and parses it; its origin

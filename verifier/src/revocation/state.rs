@@ -42,8 +42,9 @@ use crate::revocation::lineage::{
     lineage_path, parse_lineage_path, LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES,
 };
 use crate::revocation::merkle::{self, Hash, ProofError};
-use crate::revocation::note::{Checkpoint, NoteError, NoteVerifierKey};
+use crate::revocation::note::{split_note, Checkpoint, NoteError, NoteVerifierKey};
 use crate::revocation::policy::{KeyLiveness, PolicyViolation, UtcTime};
+use crate::revocation::rotation::{is_rotation_leaf, LogKeyRef, RotationError, RotationStatement};
 use crate::revocation::snapshot::{open_checkpoint, Snapshot, SnapshotError, MAX_LOG_NOTE_BYTES};
 use crate::revocation::tile::{
     consistency_proof_path, decode_publication, decode_tile, tiles_covering, ConsistencyProofDoc, TileError, TileRef,
@@ -369,6 +370,50 @@ pub enum RevocationError {
         /// The fetched origin.
         found: String,
     },
+    /// A leaf that is a rotation statement (spec/revocation.md §5.2) is invalid or is about
+    /// another log.
+    #[error("log entry {index} is an invalid rotation statement: {source}")]
+    BadRotation {
+        /// The leaf's index in the log.
+        index: u64,
+        /// Why.
+        source: RotationError,
+    },
+    /// A note is signed by log keys that are not pinned and that no rotation statement by a
+    /// pinned key announced (spec/revocation.md §7.6): refused, whatever the key.
+    #[error("the {what} is signed by the log key {}, which is not pinned ({}) and which no rotation statement by a pinned key announced", key_list(signed_by), key_list(pinned))]
+    UnannouncedLogKey {
+        /// `checkpoint` or `snapshot`.
+        what: &'static str,
+        /// The log-named keys whose signature lines the note carries (none: no log signature).
+        signed_by: Vec<LogKeyRef>,
+        /// The keys this state follows.
+        pinned: Vec<LogKeyRef>,
+    },
+    /// A note is signed only by a log key that this state retired when it followed a
+    /// rotation statement (spec/revocation.md §7.6).
+    #[error("the {what} is signed only by the log key {key}, which the rotation statement at log entry {index} retired for {successor}")]
+    RetiredLogKey {
+        /// `checkpoint` or `snapshot`.
+        what: &'static str,
+        /// The retired key.
+        key: LogKeyRef,
+        /// The key that replaced it.
+        successor: LogKeyRef,
+        /// The statement's index in the log.
+        index: u64,
+    },
+    /// The tree that holds a rotation statement this client follows is not signed by the
+    /// announced key: the log must sign with both keys from the statement on (§5.2).
+    #[error("the {what} of the tree holding the rotation statement at log entry {index} is not signed by the announced key {key}")]
+    RotationNotSigned {
+        /// `checkpoint` or `snapshot`.
+        what: &'static str,
+        /// The statement's index in the log.
+        index: u64,
+        /// The announced key.
+        key: LogKeyRef,
+    },
     /// The checkpoint lacks the witness cosignatures the client's policy requires
     /// (spec/revocation.md §5.1): it may be a view of the log that no honest witness saw.
     #[error("the log's checkpoint (size {size}) is refused: {source}")]
@@ -423,6 +468,55 @@ impl std::fmt::Display for Misbehaviour {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+fn key_list(keys: &[LogKeyRef]) -> String {
+    if keys.is_empty() {
+        return "(none)".to_owned();
+    }
+    keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether opening a note failed only because no pinned key signed it (as opposed to a
+/// pinned key's signature failing, or a malformed note): the case a rotation may explain.
+fn unpinned(e: &SnapshotError) -> bool {
+    matches!(
+        e,
+        SnapshotError::Note {
+            source: NoteError::NoVerifiedSignature { .. },
+            ..
+        }
+    )
+}
+
+/// The keys named by the log origin (the note body's first line) whose signature lines
+/// `note` carries, verified or not; witness cosignature lines carry other names.
+fn log_signers(note: &[u8]) -> Vec<LogKeyRef> {
+    let Some((body, lines)) = std::str::from_utf8(note).ok().and_then(|t| split_note(t).ok()) else {
+        return Vec::new();
+    };
+    let origin = body.lines().next().unwrap_or_default();
+    let origin = origin.strip_prefix("weightseal-snapshot/v1").map_or(origin, |_| {
+        // A snapshot's origin is its second line.
+        body.lines().nth(1).unwrap_or_default()
+    });
+    let mut out: Vec<LogKeyRef> = Vec::new();
+    for l in lines.iter().filter(|l| l.name == origin) {
+        let key = LogKeyRef {
+            name: l.name.to_owned(),
+            key_id: l.key_id,
+        };
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    out
+}
+
+/// A leaf as held: a signed entry (§2.2) or a rotation statement (§5.2).
+enum Leaf {
+    Entry(SignedEntry),
+    Rotation(RotationStatement),
 }
 
 fn note_error(what: &'static str, e: SnapshotError) -> RevocationError {
@@ -581,7 +675,13 @@ impl Frontier {
 /// The client's verified revocation state.
 #[derive(Debug)]
 pub struct RevocationState {
+    /// The keys this state follows now: the configured keys, with every rotation statement
+    /// it followed applied (spec/revocation.md §7.6).
     keys: Vec<NoteVerifierKey>,
+    /// The keys it was opened with (the trust root the rotations start from).
+    configured: Vec<NoteVerifierKey>,
+    /// The rotation statements it followed, with their log indexes, in log order.
+    rotations: Vec<(u64, RotationStatement)>,
     dir: Option<PathBuf>,
     held: Option<Held>,
     entries_len: u64,
@@ -667,7 +767,9 @@ impl RevocationState {
     /// A state with no folder (nothing persisted), pinned to `keys`.
     pub fn in_memory(keys: Vec<NoteVerifierKey>) -> Self {
         RevocationState {
+            configured: keys.clone(),
             keys,
+            rotations: Vec::new(),
             dir: None,
             held: None,
             entries_len: 0,
@@ -713,14 +815,17 @@ impl RevocationState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(state),
             Err(e) => return Err(io_err(&state_path)(e)),
         };
-        let (snapshot_note, checkpoint_note, size, entries_len) =
+        let (snapshot_note, checkpoint_note, size, entries_len, persisted_keys) =
             decode_state_file(&bytes).map_err(|p| corrupt(&state_path, p))?;
-        let snapshot = Snapshot::open(snapshot_note.as_bytes(), &state.keys).map_err(|e| note_error("snapshot", e))?;
-        let checkpoint =
-            open_checkpoint(checkpoint_note.as_bytes(), &state.keys).map_err(|e| note_error("checkpoint", e))?;
-        if !snapshot.matches(&checkpoint) || checkpoint.size != size {
-            return Err(corrupt(&state_path, "snapshot, checkpoint and size disagree"));
-        }
+        let persisted_keys = persisted_keys
+            .map(|texts| {
+                texts
+                    .iter()
+                    .map(|t| t.parse::<NoteVerifierKey>())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|e| corrupt(&state_path, format!("a pinned log key: {e}")))?;
         let entries_path = dir.join(ENTRIES_FILE);
         let mut file_bytes = Vec::new();
         if entries_len > 0 {
@@ -742,19 +847,63 @@ impl RevocationState {
                 format!("{} entries, but the state holds {size}", records.len()),
             ));
         }
-        let decoded: Vec<(Hash, SignedEntry)> = records
+        let decoded: Vec<(Hash, Leaf)> = records
             .par_iter()
             .enumerate()
             .map(|(i, r)| {
-                SignedEntry::decode_unverified(r)
-                    .map(|s| (merkle::leaf_hash(r), s))
+                // Rotation statements are re-verified (they are few, and they decide which
+                // keys the held notes are opened with); entry signatures were checked at sync.
+                let leaf = if is_rotation_leaf(r) {
+                    RotationStatement::from_leaf(r)
+                        .map(Leaf::Rotation)
+                        .map_err(|e| e.to_string())
+                } else {
+                    SignedEntry::decode_unverified(r)
+                        .map(Leaf::Entry)
+                        .map_err(|e| e.to_string())
+                };
+                leaf.map(|l| (merkle::leaf_hash(r), l))
                     .map_err(|e| corrupt(&entries_path, format!("entry {i}: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        let leaves: Vec<(Hash, LogEntry)> = decoded
+        // The keys the committed rotation statements lead to from the configured ones must be
+        // the keys the state file pins (absent: the configured keys): the two are committed
+        // together, so a difference means the folder was changed behind the client's back or
+        // is opened with another trust root.
+        let mut pins = state.configured.clone();
+        for (i, (_, leaf)) in decoded.iter().enumerate() {
+            if let Leaf::Rotation(statement) = leaf {
+                if let Some(next) = statement.follow(&pins) {
+                    pins = next;
+                    state.rotations.push((i as u64, statement.clone()));
+                }
+            }
+        }
+        let expected = persisted_keys.unwrap_or_else(|| state.configured.clone());
+        if sorted_keys(&pins) != sorted_keys(&expected) {
+            return Err(corrupt(
+                &state_path,
+                format!(
+                    "it pins the log keys {}, but the rotation statements it holds lead from the configured keys to {}",
+                    sorted_keys(&expected).join(", "),
+                    sorted_keys(&pins).join(", ")
+                ),
+            ));
+        }
+        state.keys = pins;
+        let snapshot = Snapshot::open(snapshot_note.as_bytes(), &state.keys).map_err(|e| note_error("snapshot", e))?;
+        let checkpoint =
+            open_checkpoint(checkpoint_note.as_bytes(), &state.keys).map_err(|e| note_error("checkpoint", e))?;
+        if !snapshot.matches(&checkpoint) || checkpoint.size != size {
+            return Err(corrupt(&state_path, "snapshot, checkpoint and size disagree"));
+        }
+        let leaves: Vec<(Hash, Option<LogEntry>)> = decoded
             .into_iter()
             .enumerate()
-            .map(|(i, (h, s))| (h, LogEntry::from_signed(i as u64, &s)))
+            .map(|(i, (h, leaf))| match leaf {
+                Leaf::Entry(s) => (h, Some(LogEntry::from_signed(i as u64, &s))),
+                Leaf::Rotation(_) => (h, None),
+            })
             .collect();
         let mut frontier = Frontier::default();
         for (h, _) in &leaves {
@@ -768,7 +917,10 @@ impl RevocationState {
         }
         state.frontier = frontier;
         for (_, e) in leaves {
-            state.add_entry(e);
+            match e {
+                Some(e) => state.add_entry(e),
+                None => state.liveness.skip(),
+            }
         }
         state.entries_len = entries_len;
         state.held = Some(Held {
@@ -826,9 +978,20 @@ impl RevocationState {
         Ok(self.misbehaved.take().map(|(m, _)| m))
     }
 
-    /// The pinned log keys.
+    /// The log keys this state follows now: the keys it was opened with, with every rotation
+    /// statement it followed applied (spec/revocation.md §7.6).
     pub fn keys(&self) -> &[NoteVerifierKey] {
         &self.keys
+    }
+
+    /// The log keys the state was opened with, where its rotations start from.
+    pub fn configured_keys(&self) -> &[NoteVerifierKey] {
+        &self.configured
+    }
+
+    /// The rotation statements this state followed, with their log indexes, in log order.
+    pub fn rotations(&self) -> &[(u64, RotationStatement)] {
+        &self.rotations
     }
 
     /// The state folder, if any.
@@ -853,12 +1016,13 @@ impl RevocationState {
             .map(|h| (h.snapshot_note.as_str(), h.checkpoint_note.as_str()))
     }
 
-    /// Number of entries held.
+    /// Number of leaves held (entries and rotation statements).
     pub fn size(&self) -> u64 {
-        self.entries.len() as u64
+        self.frontier.size
     }
 
-    /// Every entry held, in log order.
+    /// Every entry held, in log order (rotation statements are not entries: see
+    /// [`RevocationState::rotations`]).
     pub fn entries(&self) -> &[LogEntry] {
         &self.entries
     }
@@ -1007,6 +1171,8 @@ impl RevocationState {
             e.index = i as u64;
             s.add_entry(e);
         }
+        // Only the size matters here (no sync ever runs on this state).
+        s.frontier.size = s.entries.len() as u64;
         s
     }
 
@@ -1112,13 +1278,29 @@ impl RevocationState {
             .map(|doc| decode_publication(&doc))
             .transpose()?;
         let mut attempt = 0;
+        // The keys the notes are opened with: the pinned ones, or (§7.6) the ones that rotation
+        // statements by them announce in the entries the checkpoint claims.
+        let mut open_with = self.keys.clone();
         let (snapshot, snapshot_note, checkpoint, checkpoint_note) = loop {
             let (checkpoint_note, snapshot_note) = match &together {
                 Some((c, s)) => (c.clone().into_bytes(), s.clone().into_bytes()),
                 None => (counter.required(CHECKPOINT_PATH)?, counter.required(SNAPSHOT_PATH)?),
             };
-            let checkpoint = open_checkpoint(&checkpoint_note, &self.keys).map_err(|e| note_error("checkpoint", e))?;
-            let snapshot = Snapshot::open(&snapshot_note, &self.keys).map_err(|e| note_error("snapshot", e))?;
+            let checkpoint = match open_checkpoint(&checkpoint_note, &open_with) {
+                Ok(c) => c,
+                Err(e) if unpinned(&e) => {
+                    open_with = self.announced_keys(&mut counter, &checkpoint_note)?;
+                    open_checkpoint(&checkpoint_note, &open_with).map_err(|e| note_error("checkpoint", e))?
+                }
+                Err(e) => return Err(note_error("checkpoint", e)),
+            };
+            let snapshot = Snapshot::open(&snapshot_note, &open_with).map_err(|e| {
+                if unpinned(&e) {
+                    self.refuse_unpinned("snapshot", &snapshot_note)
+                } else {
+                    note_error("snapshot", e)
+                }
+            })?;
             let checkpoint_note = String::from_utf8(checkpoint_note).unwrap_or_default();
             let snapshot_note = String::from_utf8(snapshot_note).unwrap_or_default();
             if snapshot.size == checkpoint.size && snapshot.root != checkpoint.root {
@@ -1238,14 +1420,20 @@ impl RevocationState {
             let skip = old_size.saturating_sub(tile.first()) as usize;
             new_leaves.extend(leaves.into_iter().skip(skip));
         }
-        let verified: Vec<SignedEntry> = new_leaves
+        let verified: Vec<Leaf> = new_leaves
             .par_iter()
             .enumerate()
             .map(|(i, leaf)| {
-                SignedEntry::from_bytes(leaf).map_err(|source| RevocationError::TamperedEntry {
-                    index: old_size + i as u64,
-                    source,
-                })
+                let index = old_size + i as u64;
+                if is_rotation_leaf(leaf) {
+                    RotationStatement::from_leaf(leaf)
+                        .map(Leaf::Rotation)
+                        .map_err(|source| RevocationError::BadRotation { index, source })
+                } else {
+                    SignedEntry::from_bytes(leaf)
+                        .map(Leaf::Entry)
+                        .map_err(|source| RevocationError::TamperedEntry { index, source })
+                }
             })
             .collect::<Result<_, _>>()?;
         let mut frontier = self.frontier.clone();
@@ -1261,11 +1449,48 @@ impl RevocationState {
                 computed: hex::encode(computed),
             });
         }
+        // Rotation statements in log order (§7.6): a statement by a followed key replaces it by
+        // the key it announces. The notes of this tree must then verify under the keys that
+        // result, so the first tree holding a statement is signed by the new key too, and a
+        // state never holds notes that its own pins cannot re-open.
+        let mut pins = self.keys.clone();
+        let mut followed: Vec<(u64, RotationStatement)> = Vec::new();
+        for (i, leaf) in verified.iter().enumerate() {
+            let Leaf::Rotation(statement) = leaf else { continue };
+            let index = old_size + i as u64;
+            if statement.origin != checkpoint.origin {
+                return Err(RevocationError::BadRotation {
+                    index,
+                    source: RotationError::OtherLog {
+                        found: statement.origin.clone(),
+                        log: checkpoint.origin.clone(),
+                    },
+                });
+            }
+            if let Some(next) = statement.follow(&pins) {
+                pins = next;
+                followed.push((index, statement.clone()));
+            }
+        }
+        if pins != open_with {
+            let Some((index, last)) = followed.last() else {
+                // Opened with announced keys, but the verified entries announce nothing.
+                return Err(self.refuse_unpinned("checkpoint", checkpoint_note.as_bytes()));
+            };
+            let not_signed = |what| RevocationError::RotationNotSigned {
+                what,
+                index: *index,
+                key: LogKeyRef::of(&last.new),
+            };
+            open_checkpoint(checkpoint_note.as_bytes(), &pins).map_err(|_| not_signed("checkpoint"))?;
+            Snapshot::open(snapshot_note.as_bytes(), &pins).map_err(|_| not_signed("snapshot"))?;
+        }
         // The document of every new `lineage` entry, checked against the digest the signed
         // entry names before anything is kept: an entry this state could not enforce must not
         // be committed, so a missing or wrong document refuses the whole sync.
         let mut docs: Vec<(Digest, Vec<u8>)> = Vec::new();
         for (i, s) in verified.iter().enumerate() {
+            let Leaf::Entry(s) = s else { continue };
             let subject = s.entry().subject;
             if subject.kind != SubjectKind::Lineage
                 || self.lineage.contains(&subject.digest)
@@ -1297,14 +1522,19 @@ impl RevocationState {
             }
         }
         // Everything verified: commit to disk, then to memory.
-        let entries_len = self.commit(&snapshot_note, &checkpoint_note, new_size, &new_leaves)?;
+        let entries_len = self.commit(&snapshot_note, &checkpoint_note, new_size, &new_leaves, &pins)?;
         self.entries_len = entries_len;
         self.frontier = frontier;
+        self.keys = pins;
+        self.rotations.extend(followed);
         if self.dir.is_none() {
             self.lineage_docs.extend(docs);
         }
         for (i, s) in verified.iter().enumerate() {
-            self.add_entry(LogEntry::from_signed(old_size + i as u64, s));
+            match s {
+                Leaf::Entry(s) => self.add_entry(LogEntry::from_signed(old_size + i as u64, s)),
+                Leaf::Rotation(_) => self.liveness.skip(),
+            }
         }
         let report = SyncReport {
             old_size,
@@ -1331,6 +1561,7 @@ impl RevocationState {
         checkpoint_note: &str,
         size: u64,
         leaves: &[Vec<u8>],
+        pins: &[NoteVerifierKey],
     ) -> Result<u64, RevocationError> {
         let mut entries_len = self.entries_len;
         for l in leaves {
@@ -1359,10 +1590,78 @@ impl RevocationState {
             f.write_all(&buf).map_err(&io)?;
             f.sync_all().map_err(&io)?;
         }
-        let state = encode_state_file(snapshot_note, checkpoint_note, size, entries_len)
+        // The followed keys travel in the same atomic replacement as the notes they verify; a
+        // state that never rotated keeps the file as it was before rotations existed.
+        let keys: Option<Vec<String>> =
+            (pins != self.configured.as_slice()).then(|| pins.iter().map(ToString::to_string).collect());
+        let state = encode_state_file(snapshot_note, checkpoint_note, size, entries_len, keys.as_deref())
             .map_err(|p| corrupt(&dir.join(STATE_FILE), p))?;
         write_atomic(dir, STATE_FILE, &state)?;
         Ok(entries_len)
+    }
+
+    /// The keys the rotation statements in the entries `checkpoint_note` claims (from the
+    /// held size on) announce, starting from the pinned keys, for a note that no pinned key
+    /// signed (a client that did not sync during a transition period, §7.6). The entries are
+    /// not trusted yet: the sync that follows verifies them all again against the root signed
+    /// under the keys returned, and the notes must verify under the keys they lead to.
+    fn announced_keys(
+        &self,
+        counter: &mut Counter<'_>,
+        checkpoint_note: &[u8],
+    ) -> Result<Vec<NoteVerifierKey>, RevocationError> {
+        let refused = || self.refuse_unpinned("checkpoint", checkpoint_note);
+        let claimed = std::str::from_utf8(checkpoint_note)
+            .ok()
+            .and_then(|t| split_note(t).ok())
+            .and_then(|(body, _)| Checkpoint::parse_body(body).ok())
+            .ok_or_else(refused)?;
+        let held = self.size();
+        if claimed.size <= held || claimed.size > MAX_LOG_ENTRIES {
+            return Err(refused());
+        }
+        let mut pins = self.keys.clone();
+        let mut changed = false;
+        for tile in tiles_covering(held, claimed.size) {
+            let bytes = counter.required(&tile.path())?;
+            for (index, leaf) in (tile.first()..).zip(decode_tile(&bytes, tile)?) {
+                if index < held || !is_rotation_leaf(&leaf) {
+                    continue;
+                }
+                let statement = RotationStatement::from_leaf(&leaf)
+                    .map_err(|source| RevocationError::BadRotation { index, source })?;
+                if let Some(next) = statement.follow(&pins) {
+                    pins = next;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Err(refused());
+        }
+        Ok(pins)
+    }
+
+    /// The refusal of a note that no followed key signed: [`RevocationError::RetiredLogKey`]
+    /// when it is signed by a key this state retired, else
+    /// [`RevocationError::UnannouncedLogKey`].
+    fn refuse_unpinned(&self, what: &'static str, note: &[u8]) -> RevocationError {
+        let signed_by = log_signers(note);
+        for key in &signed_by {
+            if let Some((index, statement)) = self.rotations.iter().rev().find(|(_, r)| LogKeyRef::of(&r.old) == *key) {
+                return RevocationError::RetiredLogKey {
+                    what,
+                    key: key.clone(),
+                    successor: LogKeyRef::of(&statement.new),
+                    index: *index,
+                };
+            }
+        }
+        RevocationError::UnannouncedLogKey {
+            what,
+            signed_by,
+            pinned: self.keys.iter().map(LogKeyRef::of).collect(),
+        }
     }
 
     fn keep_evidence(&self, what: &str, size: u64, held: &str, found: &str) -> Option<PathBuf> {
@@ -1432,23 +1731,51 @@ fn read_mark(dir: &Path) -> Result<Option<(Misbehaviour, Option<PathBuf>)>, Revo
 
 const STATE_LIMITS: Limits = Limits {
     max_bytes: MAX_STATE_FILE_BYTES,
-    max_items: 32,
+    max_items: 64,
     max_depth: 2,
 };
 
-fn encode_state_file(snapshot: &str, checkpoint: &str, size: u64, entries_len: u64) -> Result<Vec<u8>, String> {
+fn encode_state_file(
+    snapshot: &str,
+    checkpoint: &str,
+    size: u64,
+    entries_len: u64,
+    keys: Option<&[String]>,
+) -> Result<Vec<u8>, String> {
     let t = |s: &str| Value::Text(s.into());
-    cbor::encode(&Value::Map(vec![
+    let mut map = vec![
         (t("v"), Value::Integer(STATE_VERSION.into())),
         (t("snapshot"), t(snapshot)),
         (t("checkpoint"), t(checkpoint)),
         (t("size"), Value::Integer(size.into())),
         (t("entries_len"), Value::Integer(entries_len.into())),
-    ]))
-    .map_err(|e| e.to_string())
+    ];
+    if let Some(keys) = keys {
+        if keys.is_empty() || keys.len() > MAX_PINNED_KEYS {
+            return Err(format!(
+                "{} pinned log keys, expected 1 to {MAX_PINNED_KEYS}",
+                keys.len()
+            ));
+        }
+        map.push((t("keys"), Value::Array(keys.iter().map(|k| t(k)).collect())));
+    }
+    cbor::encode(&Value::Map(map)).map_err(|e| e.to_string())
 }
 
-fn decode_state_file(bytes: &[u8]) -> Result<(String, String, u64, u64), String> {
+/// The most log keys a state file pins (spec/revocation.md §7.1).
+const MAX_PINNED_KEYS: usize = 16;
+
+/// The state file's fields: snapshot and checkpoint notes, size, committed entries length,
+/// and the followed log keys when the state followed a rotation.
+type StateFields = (String, String, u64, u64, Option<Vec<String>>);
+
+fn sorted_keys(keys: &[NoteVerifierKey]) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    v.sort();
+    v
+}
+
+fn decode_state_file(bytes: &[u8]) -> Result<StateFields, String> {
     let value = cbor::decode(bytes, STATE_LIMITS).map_err(|e| e.to_string())?;
     let inner = || -> Result<_, crate::ManifestError> {
         let mut f = Fields::new(value, "state")?;
@@ -1457,14 +1784,26 @@ fn decode_state_file(bytes: &[u8]) -> Result<(String, String, u64, u64), String>
         let checkpoint = f.required("checkpoint")?.text()?;
         let size = f.required("size")?.uint()?;
         let entries_len = f.required("entries_len")?.uint()?;
+        let keys = f
+            .optional("keys")
+            .map(|k| {
+                k.array_max(MAX_PINNED_KEYS)?
+                    .into_iter()
+                    .map(|t| t.text())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         f.finish()?;
-        Ok((v, snapshot, checkpoint, size, entries_len))
+        Ok((v, snapshot, checkpoint, size, entries_len, keys))
     };
-    let (v, snapshot, checkpoint, size, entries_len) = inner().map_err(|e| e.to_string())?;
+    let (v, snapshot, checkpoint, size, entries_len, keys) = inner().map_err(|e| e.to_string())?;
     if v != STATE_VERSION {
         return Err(format!("state version {v} is not supported"));
     }
-    Ok((snapshot, checkpoint, size, entries_len))
+    if keys.as_ref().is_some_and(Vec::is_empty) {
+        return Err("it pins an empty set of log keys".to_owned());
+    }
+    Ok((snapshot, checkpoint, size, entries_len, keys))
 }
 
 #[cfg(test)]
@@ -1496,9 +1835,61 @@ mod tests {
     }
 
     #[test]
+    fn a_followed_rotation_is_persisted_and_checked_against_the_leaves_on_load() {
+        use crate::revocation::note::NoteSignerKey;
+        use crate::revocation::testing::Publisher;
+        use ed25519_dalek::SigningKey;
+        let signer = |seed| NoteSignerKey::new("example.test/log", SigningKey::from_bytes(&[seed; 32])).unwrap();
+        let (old, new) = (signer(1), signer(2));
+        let mut log = Publisher::new(new.clone());
+        log.also_signed_by = vec![old.clone()];
+        log.append_raw(RotationStatement::sign(&old, &new).unwrap().1);
+        let export = tempfile::tempdir().unwrap();
+        log.export(export.path(), 1000).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
+        state.sync(&DirSource::new(export.path()), 1001).unwrap();
+        assert_eq!(state.keys(), &[new.verifier_key()]);
+        assert_eq!(state.size(), 1);
+        assert!(state.entries().is_empty());
+        drop(state);
+        let state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
+        assert_eq!(state.keys(), &[new.verifier_key()]);
+        drop(state);
+        // A state file that lost its followed keys disagrees with the statement it commits.
+        let path = dir.path().join(STATE_FILE);
+        let (s, c, size, len, keys) = decode_state_file(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(keys, Some(vec![new.verifier_key().to_string()]));
+        fs::write(&path, encode_state_file(&s, &c, size, len, None).unwrap()).unwrap();
+        assert!(matches!(
+            RevocationState::open(dir.path(), vec![old.verifier_key()]),
+            Err(RevocationError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn log_signers_names_only_the_log_keys_of_a_note() {
+        use crate::revocation::note::NoteSignerKey;
+        use ed25519_dalek::SigningKey;
+        let log = NoteSignerKey::new("example.test/log", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let witness = NoteSignerKey::new("witness.test/w", SigningKey::from_bytes(&[2; 32])).unwrap();
+        let body = "example.test/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let note = crate::revocation::note::sign_note_by(body, &[&log, &witness]).unwrap();
+        assert_eq!(log_signers(note.as_bytes()), vec![LogKeyRef::of(&log.verifier_key())]);
+        assert!(log_signers(b"junk").is_empty());
+    }
+
+    #[test]
     fn state_file_round_trip() {
-        let b = encode_state_file("s\n", "c\n", 3, 99).unwrap();
-        assert_eq!(decode_state_file(&b).unwrap(), ("s\n".into(), "c\n".into(), 3, 99));
+        let b = encode_state_file("s\n", "c\n", 3, 99, None).unwrap();
+        assert_eq!(
+            decode_state_file(&b).unwrap(),
+            ("s\n".into(), "c\n".into(), 3, 99, None)
+        );
         assert!(decode_state_file(b"junk").is_err());
+        let keys = vec!["k+00000000+AA==".to_owned()];
+        let b = encode_state_file("s\n", "c\n", 3, 99, Some(&keys)).unwrap();
+        assert_eq!(decode_state_file(&b).unwrap().4, Some(keys));
+        assert!(encode_state_file("s\n", "c\n", 3, 99, Some(&[])).is_err());
     }
 }

@@ -13,7 +13,7 @@ use crate::revocation::cosignature::WitnessSigner;
 use crate::revocation::entry::{Entry, EntryError, SignedEntry};
 use crate::revocation::merkle::{self, MerkleTree};
 use crate::revocation::note::{Checkpoint, NoteSignerKey};
-use crate::revocation::snapshot::{sign_checkpoint, Snapshot, SnapshotError, DEFAULT_TTL_SECS};
+use crate::revocation::snapshot::{sign_checkpoint_by, Snapshot, SnapshotError, DEFAULT_TTL_SECS};
 use crate::revocation::tile::{
     consistency_proof_path, encode_tile, hash_tiles, proof_to_hex, tiles_covering, ConsistencyProofDoc,
     CHECKPOINT_PATH, SNAPSHOT_PATH, TILE_WIDTH,
@@ -35,6 +35,9 @@ pub struct Publisher {
     /// Witnesses that cosign every checkpoint note this publisher signs (a test stand-in for
     /// the witness protocol: they cosign whatever they are given).
     pub witnesses: Vec<WitnessSigner>,
+    /// Further log keys that sign every note after `key` (a log in a key rotation signs with
+    /// the old key too, spec/revocation.md §5.2).
+    pub also_signed_by: Vec<NoteSignerKey>,
 }
 
 impl Publisher {
@@ -47,6 +50,7 @@ impl Publisher {
             version: 0,
             ttl: DEFAULT_TTL_SECS,
             witnesses: Vec::new(),
+            also_signed_by: Vec::new(),
         }
     }
 
@@ -85,7 +89,7 @@ impl Publisher {
     /// The signed checkpoint note of the current tree, with a cosignature (timestamp 1) by
     /// each of [`Publisher::witnesses`].
     pub fn checkpoint_note(&self) -> Result<String, SnapshotError> {
-        let mut note = sign_checkpoint(&self.checkpoint(), &self.key)?;
+        let mut note = sign_checkpoint_by(&self.checkpoint(), &self.signers())?;
         let body = self.checkpoint().to_body();
         for w in &self.witnesses {
             // Cosigning fails only for timestamps over 2^63 - 1.
@@ -99,7 +103,11 @@ impl Publisher {
     /// Signs a new snapshot (next version) of the current tree issued at `issued`.
     pub fn snapshot_note(&mut self, issued: u64) -> Result<String, SnapshotError> {
         self.version += 1;
-        Snapshot::for_checkpoint(&self.checkpoint(), self.version, issued, self.ttl).sign(&self.key)
+        Snapshot::for_checkpoint(&self.checkpoint(), self.version, issued, self.ttl).sign_by(&self.signers())
+    }
+
+    fn signers(&self) -> Vec<&NoteSignerKey> {
+        std::iter::once(&self.key).chain(&self.also_signed_by).collect()
     }
 
     /// Writes the whole publication under `dir` like `weightseal-server export`: both
