@@ -1,8 +1,13 @@
 //! `bench revocation`: (a) lookups of a 10,000-chunk manifest against 1,000,000 entries;
-//! (b) syncing a 1-entry delta onto a 1,000,000-entry state over HTTP (bytes and time);
-//! (c) requests per second for `/checkpoint` and `/v1/snapshot` from the live
+//! (b) the cold start: syncing a fresh state from the export folder of a 1,000,000-entry log
+//! (every signature checked), time, bytes and requests; (c) opening that state again, and
+//! lookups against it; (d) syncing a 1-entry delta onto it over HTTP (bytes, requests, time);
+//! (e) requests per second for `/checkpoint` and `/v1/snapshot` from the live
 //! `weightseal-server` and from its static export served by a tower-http `ServeDir` app,
 //! in the same run.
+//!
+//! The targets (issue 8) are for 1,000,000 entries and 10,000 chunks: cold start ≤ 10 s,
+//! open < 1 s, a lookup ≤ 1 ms. Exit status 1 when one is missed.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -36,6 +41,9 @@ pub struct RevocationArgs {
     /// Concurrent keep-alive connections of the load generator.
     #[arg(long, default_value_t = 8)]
     connections: usize,
+    /// Skip (e), the load test of the live server and its export.
+    #[arg(long)]
+    skip_load: bool,
     /// Folder for the exported log and the states [default: a temporary folder].
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -55,6 +63,63 @@ fn digest_of(i: u64, salt: u8) -> Digest {
     Digest::of(&b)
 }
 
+/// Cold start target, seconds.
+const COLD_START_TARGET_S: f64 = 10.0;
+/// Opening a synced state, seconds.
+const OPEN_TARGET_S: f64 = 1.0;
+/// One check of the manifest, seconds.
+const LOOKUP_TARGET_S: f64 = 1e-3;
+
+/// `value` against an upper bound `target`, as printed.
+fn against(value: f64, target: f64, unit: &str, scale: f64) -> String {
+    let verdict = if value <= target { "met" } else { "MISSED" };
+    format!(
+        "{:.2}× of the target ≤ {} {unit} — {verdict}",
+        value / target,
+        target * scale
+    )
+}
+
+/// CPU seconds (user + system, all threads) this process has used so far, from
+/// `/proc/self/stat` (Linux; `None` elsewhere). The machine is shared: wall time alone
+/// says as much about the other jobs as about this one.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces): utime
+    // and stime are the 12th and 13th, in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// The 1-minute load average (`/proc/loadavg`), as text.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Seconds per check of `files` against `state` (the mean of `runs` checks); no hits expected.
+fn time_lookups(state: &RevocationState, files: &[FileEntry], runs: u32) -> Result<f64, String> {
+    let started = Instant::now();
+    let mut hits = 0;
+    for _ in 0..runs {
+        hits += state.check_files(std::hint::black_box(files)).len();
+    }
+    if hits != 0 {
+        return Err("unexpected hits in the lookup benchmark".into());
+    }
+    Ok(started.elapsed().as_secs_f64() / f64::from(runs))
+}
+
 fn note(msg: &str) {
     eprintln!("bench: {msg}");
 }
@@ -65,6 +130,7 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut out = serde_json::Map::new();
+    let load_at_start = load_average();
 
     // (a) Lookups.
     note(&format!("(a) building an in-memory state of {} entries", args.entries));
@@ -98,30 +164,26 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
         digest: digest_of(0, 2),
     }];
     let runs = 50;
-    let started = Instant::now();
-    let mut hits = 0;
-    for _ in 0..runs {
-        hits += state.check_files(std::hint::black_box(&files)).len();
-    }
-    let per_check = started.elapsed().as_secs_f64() / f64::from(runs);
-    if hits != 0 {
-        return Err("unexpected hits in the lookup benchmark".into());
-    }
+    let mut missed = false;
+    let per_check = time_lookups(&state, &files, runs)?;
+    missed |= per_check > LOOKUP_TARGET_S;
     rows.push((
         format!("(a) check {} chunks vs {} entries", args.chunks, args.entries),
         format!(
-            "{:.3} ms per check ({:.0} ns per digest)",
+            "{:.3} ms per check ({:.0} ns per digest), {}",
             per_check * 1e3,
-            per_check * 1e9 / (args.chunks + 1) as f64
+            per_check * 1e9 / (args.chunks + 1) as f64,
+            against(per_check, LOOKUP_TARGET_S, "ms", 1e3)
         ),
     ));
     out.insert(
         "lookup".into(),
-        json!({"entries": args.entries, "chunks": args.chunks, "runs": runs, "seconds_per_check": per_check}),
+        json!({"entries": args.entries, "chunks": args.chunks, "runs": runs, "seconds_per_check": per_check,
+               "target_seconds": LOOKUP_TARGET_S}),
     );
     drop(state);
 
-    // (b) Delta sync over HTTP.
+    // (b) Cold start from the export folder, then (d) a delta sync over HTTP.
     note(&format!(
         "(b) signing {} entries and exporting the log",
         args.entries + 1
@@ -155,14 +217,88 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
     let _ = std::fs::remove_dir_all(&state_dir);
     let mut client = RevocationState::open(&state_dir, vec![verifier.clone()]).map_err(|e| e.to_string())?;
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let full = client
         .sync(&DirSource::new(&export), now())
         .map_err(|e| e.to_string())?;
     let full_secs = started.elapsed().as_secs_f64();
+    let full_cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     note(&format!(
-        "    initial sync of {} entries from the folder: {full_secs:.1} s",
+        "    cold start: sync of {} entries from the folder: {full_secs:.2} s",
         full.new_size
     ));
+    missed |= full_secs > COLD_START_TARGET_S;
+    rows.push((
+        format!("(b) cold start: sync {} entries into a fresh state", full.new_size),
+        format!(
+            "{full_secs:.2} s ({} CPU), {} bytes in {} requests (export folder), {}",
+            full_cpu.map_or_else(|| "?".into(), |c| format!("{c:.1} s")),
+            full.bytes_fetched,
+            full.requests,
+            against(full_secs, COLD_START_TARGET_S, "s", 1.0)
+        ),
+    ));
+    out.insert(
+        "cold_start".into(),
+        json!({
+            "entries": full.new_size, "seconds": full_secs, "bytes": full.bytes_fetched,
+            "requests": full.requests, "target_seconds": COLD_START_TARGET_S, "cpu_seconds": full_cpu,
+            "transport": "DirSource over the export folder (page cache warm)",
+        }),
+    );
+    // (c) Opening the synced state (what every process that checks a model does), and
+    // lookups against the state opened from disk.
+    drop(client);
+    let open_runs = 3;
+    let mut opens = Vec::new();
+    let mut open_cpu = Vec::new();
+    let mut reopened = None;
+    for _ in 0..open_runs {
+        let started = Instant::now();
+        let cpu_before = cpu_seconds();
+        let s = RevocationState::open(&state_dir, vec![verifier.clone()]).map_err(|e| e.to_string())?;
+        opens.push(started.elapsed().as_secs_f64());
+        if let Some(c) = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a) {
+            open_cpu.push(c);
+        }
+        if s.size() != full.new_size {
+            return Err(format!(
+                "the reopened state holds {} entries, not {}",
+                s.size(),
+                full.new_size
+            ));
+        }
+        reopened = Some(s);
+    }
+    let open_secs = median(opens.clone());
+    let mut client = reopened.ok_or("no open run")?;
+    missed |= open_secs > OPEN_TARGET_S;
+    rows.push((
+        format!("(c) open the synced state of {} entries", full.new_size),
+        format!(
+            "{:.1} ms (median of {open_runs}; {:.2} s CPU), {}",
+            open_secs * 1e3,
+            median(open_cpu.clone()),
+            against(open_secs, OPEN_TARGET_S, "s", 1.0)
+        ),
+    ));
+    let per_check_opened = time_lookups(&client, &files, runs)?;
+    missed |= per_check_opened > LOOKUP_TARGET_S;
+    rows.push((
+        format!("(c) check {} chunks vs the opened state", args.chunks),
+        format!(
+            "{:.3} ms per check, {}",
+            per_check_opened * 1e3,
+            against(per_check_opened, LOOKUP_TARGET_S, "ms", 1e3)
+        ),
+    ));
+    out.insert(
+        "open".into(),
+        json!({
+            "entries": full.new_size, "seconds_median": open_secs, "seconds": opens, "cpu_seconds": open_cpu,
+            "target_seconds": OPEN_TARGET_S, "lookup_seconds_per_check": per_check_opened,
+        }),
+    );
     // Publish one more entry: only the changed documents are rewritten.
     publisher.append_many(last, &issuer_key).map_err(|e| e.to_string())?;
     let size = publisher.tree.len();
@@ -192,13 +328,12 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
     let delta = client.sync(&source, now()).map_err(|e| e.to_string())?;
     let delta_secs = started.elapsed().as_secs_f64();
     rows.push((
-        format!("(b) sync 1-entry delta onto {}", full.new_size),
+        format!("(d) sync 1-entry delta onto {}", full.new_size),
         format!(
-            "{} bytes in {} requests, {:.1} ms (initial full sync {:.1} s)",
+            "{} bytes in {} requests, {:.1} ms (HTTP)",
             delta.bytes_fetched,
             delta.requests,
             delta_secs * 1e3,
-            full_secs
         ),
     ));
     out.insert(
@@ -213,35 +348,51 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
     drop(publisher);
     drop(statik);
 
-    // (c) Requests per second: live server vs its static export.
-    note("(c) starting weightseal-server and submitting a few entries");
-    let live = LiveServer::start(&dir.join("live"))?;
-    let live_export = dir.join("live-export");
-    live.export(&live_export)?;
-    let statik = StaticApp::start(&live_export)?;
-    let mut load = Vec::new();
-    for path in ["/checkpoint", "/v1/snapshot"] {
-        let a = loadgen(&live.addr, path, args.connections, args.load_seconds)?;
-        let b = loadgen(&statik.addr, path, args.connections, args.load_seconds)?;
-        rows.push((
-            format!("(c) GET {path}"),
-            format!(
-                "live {a:.0} req/s, static {b:.0} req/s, live/static {:.2}",
-                if b > 0.0 { a / b } else { 0.0 }
-            ),
-        ));
-        load.push(json!({"path": path, "live_rps": a, "static_rps": b, "ratio": if b > 0.0 { a / b } else { 0.0 }}));
+    if !args.skip_load {
+        // (e) Requests per second: live server vs its static export.
+        note("(e) starting weightseal-server and submitting a few entries");
+        let live = LiveServer::start(&dir.join("live"))?;
+        let live_export = dir.join("live-export");
+        live.export(&live_export)?;
+        let statik = StaticApp::start(&live_export)?;
+        let mut load = Vec::new();
+        for path in ["/checkpoint", "/v1/snapshot"] {
+            let a = loadgen(&live.addr, path, args.connections, args.load_seconds)?;
+            let b = loadgen(&statik.addr, path, args.connections, args.load_seconds)?;
+            rows.push((
+                format!("(e) GET {path}"),
+                format!(
+                    "live {a:.0} req/s, static {b:.0} req/s, live/static {:.2}",
+                    if b > 0.0 { a / b } else { 0.0 }
+                ),
+            ));
+            load.push(
+                json!({"path": path, "live_rps": a, "static_rps": b, "ratio": if b > 0.0 { a / b } else { 0.0 }}),
+            );
+        }
+        out.insert(
+            "load".into(),
+            json!({
+                "connections": args.connections, "seconds": args.load_seconds, "results": load,
+                "static_server": "tower-http ServeDir (axum) in the bench process, serving `weightseal-server export`",
+            }),
+        );
+        drop(statik);
+        drop(live);
     }
-    out.insert(
-        "load".into(),
-        json!({
-            "connections": args.connections, "seconds": args.load_seconds, "results": load,
-            "static_server": "tower-http ServeDir (axum) in the bench process, serving `weightseal-server export`",
-        }),
-    );
-    drop(statik);
-    drop(live);
 
+    let load_at_end = load_average();
+    rows.push((
+        "machine load (1-minute average)".into(),
+        format!(
+            "{load_at_start} at the start, {load_at_end} at the end ({} CPUs)",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ),
+    ));
+    out.insert(
+        "load_average".into(),
+        json!({"start": load_at_start, "end": load_at_end}),
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
     } else {
@@ -251,7 +402,11 @@ pub fn run(args: &RevocationArgs) -> Result<std::process::ExitCode, String> {
             println!("{k:w$}  {v}");
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(if missed {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 /// A keep-alive HTTP/1.1 load generator: `connections` threads, each sending GET `path`

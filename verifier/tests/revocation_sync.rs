@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signer as _, SigningKey};
 use tempfile::TempDir;
 use weightseal_verifier::revocation::bundle::Bundle;
-use weightseal_verifier::revocation::entry::{Action, Entry, Reason, SignedEntry, Subject};
+use weightseal_verifier::revocation::entry::{Action, Entry, EntryError, Reason, SignedEntry, Subject};
 use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
@@ -947,4 +947,124 @@ fn issue7_a_write_between_the_two_notes_cannot_tear_what_a_reader_gets() {
     let report = s.sync(&paired, NOW + 2).unwrap();
     assert_eq!(report.new_size, 4);
     assert!(s.revoked(&content(3)).is_some());
+}
+
+/// `n` revocations of content subjects `from..from + n`, signed in parallel.
+fn append_revocations(f: &mut Fixture, from: u32, n: u32) {
+    let entries: Vec<Entry> = (from..from + n)
+        .map(|i| Entry {
+            subject: content(i),
+            action: Action::Revoke,
+            reason: Reason::Other,
+            issuer: public(&hub()),
+            time: NOW,
+            evidence: None,
+        })
+        .collect();
+    f.publisher.append_many(&entries, &hub()).unwrap();
+}
+
+/// Flips one bit of entry `index`'s signature in the export (it still decodes).
+fn break_signature(f: &Fixture, index: u64) {
+    // The leaf is `{"sig": bstr(64), "entry": bstr}`: the signature's `s` half starts at byte 39.
+    edit_leaf(&f.export, f.publisher.tree.len(), index, |leaf| {
+        assert_eq!(&leaf[1..7], b"\x63sig\x58\x40");
+        leaf[47] ^= 1;
+    });
+}
+
+// A sync checks signatures in batches and bundles in groups of 64 (16,384 entries): a bad
+// signature among many good ones, in the first group or a later one, is named by its index,
+// and nothing is kept.
+#[test]
+fn cold_start_names_the_one_bad_signature_among_many_good_ones() {
+    let mut f = Fixture::new();
+    append_revocations(&mut f, 0, 16_384 + 600);
+    f.publish(NOW);
+    for bad in [1_000u64, 16_384 + 300] {
+        let good = f.save_export("good");
+        break_signature(&f, bad);
+        let mut s = f.state();
+        let err = s.sync(&f.source(), NOW).unwrap_err();
+        assert!(
+            matches!(&err, RevocationError::TamperedEntry { index, source: EntryError::BadSignature { .. } } if *index == bad),
+            "{err}"
+        );
+        assert_eq!(disk(&f.state_dir), (None, None));
+        assert_eq!(s.size(), 0);
+        fs::remove_dir_all(&f.export).unwrap();
+        fs::rename(&good, &f.export).unwrap();
+    }
+    let mut s = f.state();
+    assert_eq!(s.sync(&f.source(), NOW).unwrap().new_size, 16_984);
+}
+
+// The records of the groups checked before a failure were already appended past the
+// committed length: the failed sync cuts them off again, so the state on disk is unchanged.
+#[test]
+fn a_sync_that_fails_in_a_later_group_leaves_the_entries_file_as_committed() {
+    let (mut f, mut s) = synced(300);
+    append_revocations(&mut f, 300, 16_384 + 500);
+    f.publish(NOW + 1);
+    break_signature(&f, 300 + 16_384 + 100);
+    let before = disk(&f.state_dir);
+    let err = s.sync(&f.source(), NOW + 1).unwrap_err();
+    assert!(
+        matches!(err, RevocationError::TamperedEntry { index, .. } if index == 300 + 16_384 + 100),
+        "{err}"
+    );
+    assert_eq!(disk(&f.state_dir), before);
+    assert_eq!(f.state().size(), 300);
+}
+
+// Everything a lookup reads is the same in the state that synced and in the state opened
+// from its folder afterwards: entries, statuses (revoke, reinstate, a revoked key's void
+// entries) and hits.
+#[test]
+fn the_state_reopened_after_a_sync_gives_identical_lookups() {
+    let mut f = Fixture::new();
+    append_revocations(&mut f, 0, 700);
+    f.publisher.append(&entry(&hub(), content(5), Action::Reinstate, NOW));
+    f.publisher
+        .append(&entry(&hub(), Subject::key(public(&lab()).id()), Action::Revoke, NOW));
+    // By a revoked key: held, void.
+    f.publisher.append(&entry(&lab(), content(9_000), Action::Revoke, NOW));
+    f.publish(NOW);
+    let mut s = f.state();
+    s.sync(&f.source(), NOW).unwrap();
+    let reopened = f.state();
+    assert_eq!(reopened.entries(), s.entries());
+    assert_eq!(reopened.size(), 703);
+    for i in 0..703 {
+        assert_eq!(reopened.voided(i), s.voided(i), "entry {i}");
+    }
+    assert!(s.voided(702).is_some());
+    let subjects: Vec<Subject> = (0..710)
+        .map(content)
+        .chain([content(9_000), Subject::key(public(&lab()).id())])
+        .collect();
+    for subject in &subjects {
+        assert_eq!(reopened.status_of(subject), s.status_of(subject), "{subject}");
+    }
+    assert!(s.revoked(&content(5)).is_none());
+    assert!(s.revoked(&content(6)).is_some());
+    assert!(s.revoked(&content(9_000)).is_none());
+    let files = vec![weightseal_verifier::FileEntry {
+        path: "m.bin".into(),
+        size: 8,
+        kind: weightseal_verifier::FileKind::Raw,
+        chunk_size: None,
+        chunks: (0..8)
+            .map(|i| weightseal_verifier::Chunk {
+                role: weightseal_verifier::ChunkRole::Data,
+                offset: i,
+                len: 1,
+                digest: content(i as u32 * 100).digest,
+            })
+            .collect(),
+        digest: content(6).digest,
+    }];
+    let hits = s.check_files(&files);
+    assert_eq!(hits.len(), 8, "{hits:?}");
+    assert_eq!(reopened.check_files(&files), hits);
 }

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! `revocation` (see `bench_revocation.rs`): lookups of a 10,000-chunk manifest against a
-//! 1,000,000-entry state; a 1-entry delta sync onto it over HTTP (bytes, requests, time);
-//! requests per second for `/checkpoint` and `/v1/snapshot` from the live
+//! 1,000,000-entry state; the cold start (a fresh state synced from the export of a
+//! 1,000,000-entry log: time, bytes, requests) and opening that state again; a 1-entry delta
+//! sync onto it over HTTP (bytes, requests, time); requests per second for `/checkpoint` and `/v1/snapshot` from the live
 //! `weightseal-server` and from its export behind a tower-http `ServeDir`, in one run.
 //!
 //! `format` creates (once) a safetensors file of 16 F32 tensors filled with pseudo-random

@@ -7,13 +7,14 @@
 //! the log leaf. A [`SignedEntry`] value always holds a signature that verified
 //! (`verify_strict`) over the exact entry bytes it carries: nothing is re-serialised.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use ciborium::Value;
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 
-use crate::cbor::{self, CborError, Limits};
+use crate::cbor::{self, CborError, Item, Limits, Reader};
 use crate::digest::Digest;
 use crate::keys::{KeyId, PublicKey};
 use crate::manifest::{Fields, ManifestError};
@@ -438,6 +439,19 @@ impl Entry {
 
     /// Decodes entry bytes (strict: deterministic CBOR, no unknown fields).
     pub fn from_bytes(input: &[u8]) -> Result<Entry, EntryError> {
+        Self::decode_with(input, &mut IssuerKeys::default())
+    }
+
+    /// [`Entry::from_bytes`], taking the issuer key from `keys` when it was decoded before.
+    fn decode_with(input: &[u8], keys: &mut IssuerKeys) -> Result<Entry, EntryError> {
+        match Self::decode_fast(input, keys) {
+            Some(entry) => Ok(entry),
+            None => Self::decode_strict(input, keys),
+        }
+    }
+
+    /// The strict decoder: a value tree, then typed fields.
+    fn decode_strict(input: &[u8], keys: &mut IssuerKeys) -> Result<Entry, EntryError> {
         let value = cbor::decode(input, ENTRY_LIMITS)?;
         let mut top = Fields::new(value, "entry")?;
         let version = top.required("v")?.uint()?;
@@ -451,8 +465,7 @@ impl Entry {
         let action: Action = top.required("action")?.text_max(64)?.parse()?;
         let reason: Reason = top.required("reason")?.text_max(64)?.parse()?;
         let issuer_raw = top.required("issuer")?.fixed::<32>()?;
-        let issuer =
-            PublicKey::from_raw(&issuer_raw).map_err(|e| EntryError::BadIssuerKey { reason: e.to_string() })?;
+        let issuer = keys.get(&issuer_raw)?;
         let time = top.required("time")?.uint()?;
         let evidence = top
             .optional("evidence")
@@ -463,6 +476,69 @@ impl Entry {
             check_evidence(url)?;
         }
         Ok(Entry {
+            subject: Subject { kind, digest },
+            action,
+            reason,
+            issuer,
+            time,
+            evidence,
+        })
+    }
+
+    /// The one shape every entry has, read in one pass with no value tree (a sync or a
+    /// load decodes up to millions): the map `{"v": 1, "time", "action", "issuer", "reason",
+    /// "subject": {"type", "digest"}, "evidence" (optional)}`, keys in canonical order. Every
+    /// check of the strict decoder below is made on the way. Returns `None` on anything
+    /// else, including every input that decoder refuses, and the caller then runs it: so this
+    /// path accepts only what the strict decoder accepts, with the same result, and every
+    /// refusal and its error come from the strict decoder.
+    fn decode_fast(input: &[u8], keys: &mut IssuerKeys) -> Option<Entry> {
+        let mut r = Reader::new(input, ENTRY_LIMITS).ok()?;
+        let Item::Map(pairs @ (6 | 7)) = r.next().ok()? else {
+            return None;
+        };
+        expect_key(&mut r, "v")?;
+        if !matches!(r.next().ok()?, Item::Uint(ENTRY_VERSION)) {
+            return None;
+        }
+        expect_key(&mut r, "time")?;
+        let Item::Uint(time) = r.next().ok()? else {
+            return None;
+        };
+        expect_key(&mut r, "action")?;
+        let action: Action = short_text(&mut r)?.parse().ok()?;
+        expect_key(&mut r, "issuer")?;
+        let Item::Bytes(issuer) = r.next().ok()? else {
+            return None;
+        };
+        let issuer = keys.get(issuer.try_into().ok()?).ok()?;
+        expect_key(&mut r, "reason")?;
+        let reason: Reason = short_text(&mut r)?.parse().ok()?;
+        expect_key(&mut r, "subject")?;
+        if !matches!(r.next().ok()?, Item::Map(2)) {
+            return None;
+        }
+        expect_key(&mut r, "type")?;
+        let kind: SubjectKind = short_text(&mut r)?.parse().ok()?;
+        expect_key(&mut r, "digest")?;
+        let Item::Bytes(digest) = r.next().ok()? else {
+            return None;
+        };
+        let digest = Digest::from_bytes(digest.try_into().ok()?);
+        let evidence = if pairs == 7 {
+            expect_key(&mut r, "evidence")?;
+            let Item::Text(url) = r.next().ok()? else {
+                return None;
+            };
+            if url.len() > MAX_EVIDENCE_BYTES || check_evidence(url).is_err() {
+                return None;
+            }
+            Some(url.to_owned())
+        } else {
+            None
+        };
+        r.finish().ok()?;
+        Some(Entry {
             subject: Subject { kind, digest },
             action,
             reason,
@@ -529,16 +605,22 @@ impl SignedEntry {
     /// Decodes a signed entry (the leaf bytes) and verifies the issuer's signature.
     pub fn from_bytes(input: &[u8]) -> Result<SignedEntry, EntryError> {
         let signed = Self::decode_unverified(input)?;
-        let sig = Signature::from_bytes(&signed.signature);
-        signed
-            .entry
+        signed.verify_strict()?;
+        Ok(signed)
+    }
+
+    /// The one-at-a-time signature check: `verify_strict` over the signed message.
+    fn verify_strict(&self) -> Result<(), EntryError> {
+        self.entry
             .issuer
             .verifying_key()
-            .verify_strict(&entry_signed_message(&signed.entry_bytes), &sig)
+            .verify_strict(
+                &entry_signed_message(&self.entry_bytes),
+                &Signature::from_bytes(&self.signature),
+            )
             .map_err(|_| EntryError::BadSignature {
-                issuer: signed.entry.issuer.id(),
-            })?;
-        Ok(signed)
+                issuer: self.entry.issuer.id(),
+            })
     }
 
     /// Decodes without checking the signature: only for bytes this crate verified
@@ -547,6 +629,25 @@ impl SignedEntry {
     /// Public for holders of leaves they verified before (a log reading back its own store):
     /// never use it on bytes from elsewhere.
     pub fn decode_unverified(input: &[u8]) -> Result<SignedEntry, EntryError> {
+        Self::decode_unverified_with(input, &mut IssuerKeys::default())
+    }
+
+    /// [`SignedEntry::decode_unverified`] with a cache of decoded issuer keys (one per
+    /// thread of a sync or a load). The signature is not checked: pass the result to
+    /// [`verify_signatures`] before trusting it.
+    pub(crate) fn decode_unverified_with(input: &[u8], keys: &mut IssuerKeys) -> Result<SignedEntry, EntryError> {
+        match Self::decode_fast(input, keys) {
+            Some(signed) => Ok(signed),
+            None => Self::decode_strict(input, keys, Entry::decode_with),
+        }
+    }
+
+    /// The strict decoder of the leaf, with `entry` as the decoder of the entry bytes.
+    fn decode_strict(
+        input: &[u8],
+        keys: &mut IssuerKeys,
+        entry: fn(&[u8], &mut IssuerKeys) -> Result<Entry, EntryError>,
+    ) -> Result<SignedEntry, EntryError> {
         if input.len() > MAX_SIGNED_ENTRY_BYTES {
             return Err(EntryError::TooLarge {
                 what: "signed entry",
@@ -559,7 +660,7 @@ impl SignedEntry {
         let entry_bytes = top.required("entry")?.byte_string()?;
         let signature = top.required("sig")?.fixed::<64>()?;
         top.finish()?;
-        let entry = Entry::from_bytes(&entry_bytes)?;
+        let entry = entry(&entry_bytes, keys)?;
         Ok(SignedEntry {
             bytes: input.to_vec(),
             entry_bytes,
@@ -568,9 +669,57 @@ impl SignedEntry {
         })
     }
 
+    /// The entry of a leaf this crate verified and stored before (the local state folder),
+    /// without copying the leaf: what a load needs. Unverified, as
+    /// [`SignedEntry::decode_unverified`].
+    pub(crate) fn decode_entry_unverified(input: &[u8], keys: &mut IssuerKeys) -> Result<Entry, EntryError> {
+        match Self::split_fast(input).and_then(|(_, entry_bytes)| Entry::decode_fast(entry_bytes, keys)) {
+            Some(entry) => Ok(entry),
+            None => Self::decode_strict(input, keys, Entry::decode_with).map(|s| s.entry),
+        }
+    }
+
+    /// The signature and the entry bytes of `{"sig": bstr(64), "entry": bstr}` (canonical
+    /// key order), read in one pass; `None` on anything else.
+    fn split_fast(input: &[u8]) -> Option<([u8; 64], &[u8])> {
+        let mut r = Reader::new(input, SIGNED_ENTRY_LIMITS).ok()?;
+        if !matches!(r.next().ok()?, Item::Map(2)) {
+            return None;
+        }
+        expect_key(&mut r, "sig")?;
+        let Item::Bytes(signature) = r.next().ok()? else {
+            return None;
+        };
+        let signature: [u8; 64] = signature.try_into().ok()?;
+        expect_key(&mut r, "entry")?;
+        let Item::Bytes(entry_bytes) = r.next().ok()? else {
+            return None;
+        };
+        r.finish().ok()?;
+        Some((signature, entry_bytes))
+    }
+
+    /// `{"sig": bstr(64), "entry": bstr}` (canonical key order) read in one pass, then the
+    /// entry by [`Entry::decode_fast`]; `None` on anything else, as there.
+    fn decode_fast(input: &[u8], keys: &mut IssuerKeys) -> Option<SignedEntry> {
+        let (signature, entry_bytes) = Self::split_fast(input)?;
+        let entry = Entry::decode_fast(entry_bytes, keys)?;
+        Some(SignedEntry {
+            bytes: input.to_vec(),
+            entry_bytes: entry_bytes.to_vec(),
+            signature,
+            entry,
+        })
+    }
+
     /// The decoded entry.
     pub fn entry(&self) -> &Entry {
         &self.entry
+    }
+
+    /// Consumes the value, returning the decoded entry.
+    pub(crate) fn into_entry(self) -> Entry {
+        self.entry
     }
 
     /// The exact signed-entry bytes: the log leaf.
@@ -597,6 +746,183 @@ impl SignedEntry {
     pub fn leaf_hash(&self) -> Hash {
         merkle::leaf_hash(&self.bytes)
     }
+}
+
+/// Reads the next item and requires it to be the text `name` (a map key).
+fn expect_key(r: &mut Reader<'_>, name: &str) -> Option<()> {
+    matches!(r.next().ok()?, Item::Text(t) if t == name).then_some(())
+}
+
+/// Reads the next item and requires it to be text of at most 64 bytes (the limit the
+/// strict decoder puts on names: action, reason, subject type).
+fn short_text<'a>(r: &mut Reader<'a>) -> Option<&'a str> {
+    match r.next().ok()? {
+        Item::Text(t) if t.len() <= 64 => Some(t),
+        _ => None,
+    }
+}
+
+/// Issuer keys decoded before, by their raw bytes. A log has few issuers and a sync or a
+/// load decodes up to millions of entries: decoding a key (a point decompression and the
+/// small-order check of [`PublicKey::from_raw`]) once per issuer instead of once per entry
+/// saves about a third of the work of checking an entry. Bounded, so that a log of entries
+/// by a million different keys costs no more than decoding each.
+#[derive(Debug, Default)]
+pub(crate) struct IssuerKeys(HashMap<[u8; 32], PublicKey, foldhash::fast::FixedState>);
+
+impl IssuerKeys {
+    /// The most keys held.
+    const MAX: usize = 1024;
+
+    fn get(&mut self, raw: &[u8; 32]) -> Result<PublicKey, EntryError> {
+        if let Some(key) = self.0.get(raw) {
+            return Ok(key.clone());
+        }
+        let key = PublicKey::from_raw(raw).map_err(|e| EntryError::BadIssuerKey { reason: e.to_string() })?;
+        if self.0.len() < Self::MAX {
+            self.0.insert(*raw, key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// Entries per signature batch. Larger batches cost less per signature (one multiscalar
+/// multiplication for the batch, its fixed cost shared) but more to search when one is bad.
+pub(crate) const SIGNATURE_BATCH: usize = 1024;
+
+/// Checks the issuer signature of every entry (decoded with
+/// [`SignedEntry::decode_unverified_with`]), in batches of [`SIGNATURE_BATCH`] on every
+/// core. Returns the position in `entries` of the first entry, in order, whose signature
+/// does not verify, and why.
+///
+/// A batch is one randomised check of all its signatures together ([`batch_holds`]). When
+/// it fails, each entry of the batch is checked alone with the strict rule of
+/// [`SignedEntry::from_bytes`], so the entry named is the one that rule refuses. Every
+/// signature the strict rule accepts passes its batch; what a batch can accept that the
+/// strict rule refuses is said at [`batch_holds`].
+pub(crate) fn verify_signatures(entries: &[SignedEntry]) -> Result<(), (usize, EntryError)> {
+    use rayon::prelude::*;
+    match entries
+        .par_chunks(SIGNATURE_BATCH)
+        .enumerate()
+        .find_map_first(|(n, batch)| verify_batch(batch).err().map(|(i, e)| (n * SIGNATURE_BATCH + i, e)))
+    {
+        Some(bad) => Err(bad),
+        None => Ok(()),
+    }
+}
+
+fn verify_batch(batch: &[SignedEntry]) -> Result<(), (usize, EntryError)> {
+    if batch_holds(batch) {
+        return Ok(());
+    }
+    // Some signature in the batch is bad (or the check could not run): find the first one by
+    // the strict rule.
+    for (i, s) in batch.iter().enumerate() {
+        s.verify_strict().map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+/// The batch equation of Ed25519 over `batch`, with one term per issuer key instead of one
+/// per signature.
+///
+/// Signature `i` (`R_i`, `s_i`) by key `A_i` over message `M_i` is valid when
+/// `s_i·B = R_i + k_i·A_i`, `k_i = SHA-512(R_i ‖ A_i ‖ M_i) mod ℓ`. With independent random
+/// 128-bit `z_i` (fresh from the OS for every batch, so no signer can aim at them), the
+/// batch holds when
+///
+/// `Σ z_i·R_i + Σ_A (Σ_{i by A} z_i·k_i)·A − (Σ z_i·s_i)·B = 0`,
+///
+/// one multiscalar multiplication. Grouping the `A` terms by key is exact algebra, and a
+/// log has few issuers, so the multiplication has about one point per signature instead of
+/// two, most with 128-bit coefficients: a third of the work of checking them one by one.
+///
+/// If one signature's `s_i·B − R_i − k_i·A_i` is a point outside the small-order subgroup,
+/// the sum is zero with probability at most 2^-128. The strict rule also refuses `s_i ≥ ℓ`,
+/// a non-canonical or small-order `R_i` and a small-order `A_i` (refused when the key was
+/// decoded), and so does this. What it can pass that the strict rule refuses: signatures
+/// whose residual is a nonzero small-order point, i.e. whose `R_i` or `A_i` carries a
+/// small-order component. Making one takes the issuer's private key, so such an entry is
+/// still the issuer's own statement (spec/revocation.md §7.2 step 8).
+///
+/// `false` when the equation does not hold, when an input is malformed, or when the OS
+/// gives no randomness: the caller then checks each signature alone.
+fn batch_holds(batch: &[SignedEntry]) -> bool {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
+    use sha2::{Digest as _, Sha512};
+
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        return false;
+    }
+    let mut coefficients = blake3::Hasher::new_keyed(&seed).finalize_xof();
+    let mut scalars: Vec<Scalar> = Vec::with_capacity(batch.len() + 2);
+    let mut points: Vec<EdwardsPoint> = Vec::with_capacity(batch.len() + 2);
+    let mut per_key: HashMap<[u8; 32], (EdwardsPoint, Scalar), foldhash::fast::FixedState> = HashMap::default();
+    let mut b_coefficient = Scalar::ZERO;
+    for signed in batch {
+        let sig = &signed.signature;
+        let mut r_bytes = [0u8; 32];
+        r_bytes.copy_from_slice(&sig[..32]);
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(&sig[32..]);
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        if !canonical_y(sig) {
+            return false;
+        }
+        let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
+            return false;
+        };
+        if r.is_small_order() {
+            return false;
+        }
+        let key = signed.entry.issuer.verifying_key();
+        let hram = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key.as_bytes())
+            .chain_update(ENTRY_SIGNATURE_CONTEXT)
+            .chain_update(&signed.entry_bytes)
+            .finalize();
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(&hram);
+        let k = Scalar::from_bytes_mod_order_wide(&wide);
+        let mut z = [0u8; 16];
+        coefficients.fill(&mut z);
+        let z = Scalar::from(u128::from_le_bytes(z));
+        b_coefficient += z * s;
+        // `z`, not `-z`: a 128-bit coefficient takes half the additions of a full one in
+        // the multiplication, so the signs go on the other terms.
+        scalars.push(z);
+        points.push(r);
+        let term = per_key
+            .entry(*key.as_bytes())
+            .or_insert_with(|| (key.to_edwards(), Scalar::ZERO));
+        term.1 += z * k;
+    }
+    scalars.push(-b_coefficient);
+    points.push(ED25519_BASEPOINT_POINT);
+    for (a, c) in per_key.into_values() {
+        scalars.push(c);
+        points.push(a);
+    }
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+}
+
+/// Whether the `R` half of `signature` encodes its `y` coordinate canonically (`y < p`,
+/// p = 2^255 - 19; the top bit is the sign of `x`). `verify_strict` compares `R` with a
+/// canonical encoding, so it refuses any other.
+fn canonical_y(signature: &[u8; 64]) -> bool {
+    let mut y = [0u8; 32];
+    y.copy_from_slice(&signature[..32]);
+    y[31] &= 0x7f;
+    // y ≥ p only for 2^255 - 19 ..= 2^255 - 1: bytes 0xed..=0xff, then 30 × 0xff, then 0x7f.
+    !(y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed)
 }
 
 fn encode_signed(entry_bytes: &[u8], signature: &[u8; 64]) -> Result<Vec<u8>, EntryError> {
@@ -991,6 +1317,201 @@ mod tests {
         let pos = bytes.windows(6).position(|w| w == b"revoke").unwrap();
         bytes[pos] = b'R';
         assert!(SignedEntry::from_bytes(&bytes).is_err());
+    }
+
+    /// `n` good entries by two issuers, in log order.
+    fn many(n: usize) -> Vec<SignedEntry> {
+        (0..n)
+            .map(|i| {
+                let k = key(1 + (i % 2) as u8);
+                Entry {
+                    subject: Subject::content(Digest::of(&i.to_be_bytes())),
+                    ..entry(&k)
+                }
+                .sign(&k)
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// `s` with one bit of its signature flipped: it still decodes, and does not verify.
+    fn bad_signature(s: &SignedEntry) -> SignedEntry {
+        let mut sig = *s.signature();
+        sig[40] ^= 1;
+        SignedEntry::decode_unverified(&encode_signed(s.entry_bytes(), &sig).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_batch_equation_holds_for_good_signatures_only() {
+        let good = many(300);
+        // Directly: a wrong equation would pass every test below by falling back to the
+        // strict rule, only slowly.
+        assert!(batch_holds(&good));
+        assert!(batch_holds(&good[..1]));
+        assert!(batch_holds(&[]));
+        for at in [0, 137, 299] {
+            let mut bad = good.clone();
+            bad[at] = bad_signature(&bad[at]);
+            assert!(!batch_holds(&bad), "{at}");
+        }
+        // A valid signature on another entry, an entry by another issuer.
+        let mut moved = good.clone();
+        moved[10] =
+            SignedEntry::decode_unverified(&encode_signed(good[10].entry_bytes(), good[12].signature()).unwrap())
+                .unwrap();
+        assert!(!batch_holds(&moved));
+        // `s` not below the group order: refused like the strict rule does.
+        let mut big_s = good.clone();
+        let mut sig = *good[5].signature();
+        sig[63] |= 0xf0;
+        big_s[5] = SignedEntry::decode_unverified(&encode_signed(good[5].entry_bytes(), &sig).unwrap()).unwrap();
+        assert!(!batch_holds(&big_s));
+        // An identity (small-order) nonce point.
+        let mut small_r = good.clone();
+        let mut sig = *good[7].signature();
+        sig[..32].copy_from_slice(&{
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            one
+        });
+        small_r[7] = SignedEntry::decode_unverified(&encode_signed(good[7].entry_bytes(), &sig).unwrap()).unwrap();
+        assert!(!batch_holds(&small_r));
+    }
+
+    #[test]
+    fn batch_verification_names_the_first_bad_entry_among_many_good_ones() {
+        let mut entries = many(3 * SIGNATURE_BATCH + 7);
+        verify_signatures(&entries).unwrap();
+        // One bad signature in the middle of the second batch.
+        let at = SIGNATURE_BATCH + 100;
+        entries[at] = bad_signature(&entries[at]);
+        let (i, e) = verify_signatures(&entries).unwrap_err();
+        assert_eq!(i, at);
+        assert!(matches!(e, EntryError::BadSignature { .. }), "{e}");
+        // Another in the last (partial) batch: still the first is named.
+        let last = entries.len() - 1;
+        entries[last] = bad_signature(&entries[last]);
+        assert_eq!(verify_signatures(&entries).unwrap_err().0, at);
+        // And one earlier in the same batch takes its place.
+        entries[at - 50] = bad_signature(&entries[at - 50]);
+        assert_eq!(verify_signatures(&entries).unwrap_err().0, at - 50);
+        // Two valid signatures swapped between entries: each is bad where it now is.
+        let mut swapped = many(SIGNATURE_BATCH);
+        let (a, b) = (swapped[3].signature().to_owned(), swapped[4].signature().to_owned());
+        swapped[3] = SignedEntry::decode_unverified(&encode_signed(swapped[3].entry_bytes(), &b).unwrap()).unwrap();
+        swapped[4] = SignedEntry::decode_unverified(&encode_signed(swapped[4].entry_bytes(), &a).unwrap()).unwrap();
+        assert_eq!(verify_signatures(&swapped).unwrap_err().0, 3);
+        assert!(verify_signatures(&[]).is_ok());
+    }
+
+    /// A leaf with evidence or without, and its entry bytes.
+    fn leaf(evidence: bool) -> SignedEntry {
+        let k = key(3);
+        let e = Entry {
+            evidence: evidence.then(|| "https://hub.example/r/1".into()),
+            ..entry(&k)
+        };
+        e.sign(&k).unwrap()
+    }
+
+    #[test]
+    fn the_one_pass_decoder_reads_every_entry_this_crate_writes() {
+        for evidence in [false, true] {
+            for action in [Action::Revoke, Action::Reinstate] {
+                for subject in [
+                    Subject::manifest(Digest::of(b"m")),
+                    Subject::content(Digest::of(b"c")),
+                    Subject::lineage(Digest::of(b"l")),
+                    Subject::key(KeyId::of_raw_public_key(&[9; 32])),
+                ] {
+                    let k = key(4);
+                    let s = Entry {
+                        subject,
+                        action,
+                        evidence: evidence.then(|| "https://hub.example/r/2".into()),
+                        ..entry(&k)
+                    }
+                    .sign(&k)
+                    .unwrap();
+                    let fast = SignedEntry::decode_fast(s.as_bytes(), &mut IssuerKeys::default());
+                    assert_eq!(fast.as_ref(), Some(&s), "{subject} {action} {evidence}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the one-pass decoder accepts, the strict decoder accepts with the same
+        /// result (and anything else goes to the strict decoder): one changed byte, or a cut.
+        #[test]
+        fn the_one_pass_decoder_accepts_only_what_the_strict_one_does(
+            evidence: bool, at: proptest::sample::Index, byte: u8, cut: bool,
+        ) {
+            let mut bytes = leaf(evidence).as_bytes().to_vec();
+            let i = at.index(bytes.len());
+            if cut {
+                bytes.truncate(i);
+            } else {
+                bytes[i] = byte;
+            }
+            let strict = SignedEntry::decode_strict(&bytes, &mut IssuerKeys::default(), Entry::decode_strict).ok();
+            if let Some(fast) = SignedEntry::decode_fast(&bytes, &mut IssuerKeys::default()) {
+                proptest::prop_assert_eq!(Some(fast), strict);
+            }
+        }
+
+        /// The same for the entry bytes alone.
+        #[test]
+        fn the_one_pass_entry_decoder_accepts_only_what_the_strict_one_does(
+            evidence: bool, at: proptest::sample::Index, byte: u8, cut: bool,
+        ) {
+            let mut bytes = leaf(evidence).entry_bytes().to_vec();
+            let i = at.index(bytes.len());
+            if cut {
+                bytes.truncate(i);
+            } else {
+                bytes[i] = byte;
+            }
+            let strict = Entry::decode_strict(&bytes, &mut IssuerKeys::default()).ok();
+            if let Some(fast) = Entry::decode_fast(&bytes, &mut IssuerKeys::default()) {
+                proptest::prop_assert_eq!(Some(fast), strict);
+            }
+        }
+    }
+
+    #[test]
+    fn nonce_encodings_with_y_at_or_over_p_are_not_canonical() {
+        let with_r = |r: [u8; 32]| {
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig
+        };
+        // p = 2^255 - 19, little-endian.
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut p_minus_1 = p;
+        p_minus_1[0] = 0xec;
+        let mut p_plus_1 = p;
+        p_plus_1[0] = 0xee;
+        let mut top = [0xff; 32];
+        top[31] = 0x7f;
+        let mut low_byte_30 = p;
+        low_byte_30[30] = 0xfe;
+        for sign in [0u8, 0x80] {
+            let signed = |mut r: [u8; 32]| {
+                r[31] |= sign;
+                with_r(r)
+            };
+            assert!(canonical_y(&signed([0; 32])));
+            assert!(canonical_y(&signed(p_minus_1)));
+            assert!(canonical_y(&signed(low_byte_30)));
+            assert!(!canonical_y(&signed(p)));
+            assert!(!canonical_y(&signed(p_plus_1)));
+            assert!(!canonical_y(&signed(top)));
+        }
+        // A real signature's R is canonical.
+        assert!(canonical_y(many(1)[0].signature()));
     }
 
     #[test]
