@@ -776,11 +776,11 @@ impl IssuerKeys {
 
     fn get(&mut self, raw: &[u8; 32]) -> Result<PublicKey, EntryError> {
         if let Some(key) = self.0.get(raw) {
-            return Ok(key.clone());
+            return Ok(*key);
         }
         let key = PublicKey::from_raw(raw).map_err(|e| EntryError::BadIssuerKey { reason: e.to_string() })?;
         if self.0.len() < Self::MAX {
-            self.0.insert(*raw, key.clone());
+            self.0.insert(*raw, key);
         }
         Ok(key)
     }

@@ -1474,7 +1474,7 @@ impl RevocationState {
             }
             if let Some(next) = statement.follow(&pins) {
                 pins = next;
-                followed.push((index, statement.clone()));
+                followed.push((index, (**statement).clone()));
             }
         }
         if pins != open_with {
@@ -1731,7 +1731,7 @@ fn check_leaves(leaves: &[Vec<u8>], first: u64) -> Result<Vec<Checked>, Revocati
             (Some(_), None) => false,
         };
         if rotation_next {
-            out.extend(rotations.next().map(|(_, r)| Checked::Rotation(r)));
+            out.extend(rotations.next().map(|(_, r)| Checked::Rotation(Box::new(r))));
         } else {
             out.extend(entries.next().map(Checked::Entry));
         }
@@ -1742,7 +1742,8 @@ fn check_leaves(leaves: &[Vec<u8>], first: u64) -> Result<Vec<Checked>, Revocati
 /// A checked leaf of a sync's delta.
 enum Checked {
     Entry(LogEntry),
-    Rotation(RotationStatement),
+    // Boxed: statements are rare, and a delta holds one `Checked` per leaf.
+    Rotation(Box<RotationStatement>),
 }
 
 impl Checked {
