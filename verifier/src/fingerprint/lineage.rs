@@ -1121,7 +1121,7 @@ mod tests {
     /// A fork that changes only some of the values (here every third row of each tensor)
     /// leaves the suspect's median change at 0: the clip must not then erase its change.
     #[test]
-    fn a_sparse_fork_is_still_found_in_its_descendants() {
+    fn a_sparse_fork_is_still_found() {
         let base = model(1);
         let noise = model(2);
         let mut fork = base.clone();

@@ -1440,6 +1440,18 @@ mod tests {
         }
     }
 
+    /// `bytes` with one byte replaced, or cut there.
+    fn mutated(bytes: &[u8], at: proptest::sample::Index, byte: u8, cut: bool) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        let i = at.index(bytes.len());
+        if cut {
+            bytes.truncate(i);
+        } else {
+            bytes[i] = byte;
+        }
+        bytes
+    }
+
     proptest::proptest! {
         /// Whatever the one-pass decoder accepts, the strict decoder accepts with the same
         /// result (and anything else goes to the strict decoder): one changed byte, or a cut.
@@ -1447,13 +1459,7 @@ mod tests {
         fn the_one_pass_decoder_accepts_only_what_the_strict_one_does(
             evidence: bool, at: proptest::sample::Index, byte: u8, cut: bool,
         ) {
-            let mut bytes = leaf(evidence).as_bytes().to_vec();
-            let i = at.index(bytes.len());
-            if cut {
-                bytes.truncate(i);
-            } else {
-                bytes[i] = byte;
-            }
+            let bytes = mutated(leaf(evidence).as_bytes(), at, byte, cut);
             let strict = SignedEntry::decode_strict(&bytes, &mut IssuerKeys::default(), Entry::decode_strict).ok();
             if let Some(fast) = SignedEntry::decode_fast(&bytes, &mut IssuerKeys::default()) {
                 proptest::prop_assert_eq!(Some(fast), strict);
@@ -1465,13 +1471,7 @@ mod tests {
         fn the_one_pass_entry_decoder_accepts_only_what_the_strict_one_does(
             evidence: bool, at: proptest::sample::Index, byte: u8, cut: bool,
         ) {
-            let mut bytes = leaf(evidence).entry_bytes().to_vec();
-            let i = at.index(bytes.len());
-            if cut {
-                bytes.truncate(i);
-            } else {
-                bytes[i] = byte;
-            }
+            let bytes = mutated(leaf(evidence).entry_bytes(), at, byte, cut);
             let strict = Entry::decode_strict(&bytes, &mut IssuerKeys::default()).ok();
             if let Some(fast) = Entry::decode_fast(&bytes, &mut IssuerKeys::default()) {
                 proptest::prop_assert_eq!(Some(fast), strict);

@@ -1507,12 +1507,13 @@ impl RevocationState {
             let bytes = counter
                 .optional(&lineage_path(&digest))?
                 .ok_or(RevocationError::MissingLineage { index, digest })?;
-            LineageDoc::from_bytes_named(&bytes, &digest).map_err(|source| RevocationError::BadLineage {
+            // Checked without a copy; the checked document hands its bytes back to be kept.
+            let doc = LineageDoc::from_vec_named(bytes, &digest).map_err(|source| RevocationError::BadLineage {
                 index,
                 digest,
                 source: Box::new(source),
             })?;
-            docs.push((digest, bytes));
+            docs.push((digest, doc.into_bytes()));
         }
         if let Some(dir) = &self.dir {
             if !docs.is_empty() {
