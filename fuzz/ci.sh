@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fuzz stage of .ci/run: builds every target in fuzz/ once (nightly, AddressSanitizer,
 # debug assertions), then runs each for FUZZ_SECONDS (default 15) from its seed corpus and
-# its committed regression inputs. Fails on any crash, timeout (> 10 s for one input) or
+# its committed regression inputs, FUZZ_JOBS targets at a time (default: one per core). Fails on any crash, timeout (> 10 s for one input) or
 # out-of-memory (> 2 GiB RSS); prints each target's number of executions.
 #
 #   bash fuzz/ci.sh                    # every target
@@ -38,24 +38,38 @@ WEIGHTSEAL_FUZZ_SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/weightseal-fuzz.XXXXXX")
 export WEIGHTSEAL_FUZZ_SCRATCH
 trap 'rm -rf "$WEIGHTSEAL_FUZZ_SCRATCH"' EXIT
 
-failed=()
-printf '%-20s %12s %10s\n' target executions "per s"
+# One libFuzzer process is one thread: run FUZZ_JOBS targets at once (default: one per
+# core), each writing its own log, then report them in order.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+run_target() { # run_target NAME: fuzzes one target; its exit status lands in .../rc
+  local t=$1 rc=0
+  local dirs=("fuzz/corpus/$t")
+  [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
+  "$bin_dir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"fuzz/artifacts/$t/run.log" 2>&1 || rc=$?
+  echo "$rc" >"fuzz/artifacts/$t/rc"
+}
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  dirs=("fuzz/corpus/$t")
-  [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
+  rm -f "fuzz/artifacts/$t/rc"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_target "$t" &
+done
+wait
+
+failed=()
+printf '%-20s %12s %10s   (%s at a time)\n' target executions "per s" "$jobs"
+for t in "${targets[@]}"; do
   log="fuzz/artifacts/$t/run.log"
-  rc=0
-  "$bin_dir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+  rc=$(cat "fuzz/artifacts/$t/rc" 2>/dev/null || echo "no exit status")
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || true)
   execs=${execs:-0}
   printf '%-20s %12s %10s\n' "$t" "$execs" "$((execs / secs))"
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" != 0 ]; then
     failed+=("$t")
     echo "---- $t failed (exit $rc); the end of its log ($log):"
     tail -n 40 "$log"
-    ls -1 "fuzz/artifacts/$t/" | grep -v '^run.log$' | sed "s|^|    input: fuzz/artifacts/$t/|" || true
+    ls -1 "fuzz/artifacts/$t/" | grep -v -e '^run.log$' -e '^rc$' | sed "s|^|    input: fuzz/artifacts/$t/|" || true
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then

@@ -20,8 +20,19 @@ echo "== python: venv $VENV (maturin, numpy, safetensors, pytest)"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check maturin numpy safetensors pytest
 
-echo "== python: binaries the tests drive (weightseal, weightseal-server)"
-(cd "$ROOT" && cargo build --quiet -p weightseal-signer -p weightseal-server --bins)
+# WEIGHTSEAL_BIN_DIR, when set, holds binaries already built (.ci/run passes the ones its
+# test stage built, so they are not built once more with other features).
+if [ -n "${WEIGHTSEAL_BIN_DIR:-}" ]; then
+  BIN_DIR="$WEIGHTSEAL_BIN_DIR"
+  echo "== python: binaries the tests drive, from $BIN_DIR"
+else
+  BIN_DIR="$TARGET/debug"
+  echo "== python: binaries the tests drive (weightseal, weightseal-server)"
+  (cd "$ROOT" && cargo build --quiet -p weightseal-signer -p weightseal-server --bins)
+fi
+for bin in weightseal weightseal-server; do
+  [ -x "$BIN_DIR/$bin" ] || { echo "python package: no $bin binary in $BIN_DIR"; exit 1; }
+done
 
 echo "== python: wheel (maturin, abi3)"
 WHEELS="$(mktemp -d /tmp/weightseal-wheels.XXXXXX)"
@@ -32,7 +43,7 @@ trap 'rm -rf "$WHEELS"' EXIT
 echo "== python: tests"
 cd "$HERE"
 status=0
-WEIGHTSEAL_BIN_DIR="$TARGET/debug" "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider || status=$?
+WEIGHTSEAL_BIN_DIR="$BIN_DIR" "$VENV/bin/python" -m pytest tests -q -p no:cacheprovider || status=$?
 if [ "$status" -ne 0 ]; then
   echo "python package: TESTS FAILED (pytest exit $status) after $((SECONDS - START)) s"
   exit "$status"

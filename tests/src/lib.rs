@@ -77,12 +77,12 @@ fn profile_for(dir_name: &str) -> &str {
 }
 
 fn locate_or_build() -> PathBuf {
-    locate_or_build_bin("weightseal-signer", "weightseal", "WEIGHTSEAL_BIN")
+    locate_or_build_bin("weightseal", "WEIGHTSEAL_BIN")
 }
 
-/// Finds binary `bin` of `package` beside the test executable (same target folder and
+/// Finds binary `bin_name` of the workspace beside the test executable (same target folder and
 /// profile) after asking cargo to bring it up to date; `env` overrides.
-fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
+fn locate_or_build_bin(bin_name: &str, env: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
@@ -105,14 +105,20 @@ fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
+    // The same selection as the README's test command (`cargo test --workspace
+    // --all-features`), which builds every binary itself before any test runs: with the
+    // same packages, features and targets, cargo's feature unification gives the very same
+    // build and this is a no-op. Narrower flags (`-p PACKAGE`, no `--tests`) unify features
+    // differently, so cargo built the verifier and its dependents once more for each binary
+    // (two extra builds, 15 of the test run's 16 minutes on a 2-core machine).
     build
         .args([
             "build",
             "--quiet",
-            "-p",
-            package,
-            "--bin",
-            bin_name,
+            "--workspace",
+            "--all-features",
+            "--bins",
+            "--tests",
             "--profile",
             profile,
         ])
@@ -121,6 +127,27 @@ fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
         .arg("--target-dir")
         .arg(&target_dir)
         .stdin(Stdio::null());
+    // cargo gives a test process its package's variables (CARGO_MANIFEST_DIR and the like).
+    // A build script that watches one (ring's watches CARGO_MANIFEST_DIR) would see it
+    // change between this build and the test command's, and rebuild ring, rustls and all
+    // above them, twice per run.
+    for (name, _) in std::env::vars_os() {
+        let set_for_tests = name.to_str().is_some_and(|n| {
+            [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .iter()
+            .any(|prefix| n.starts_with(prefix))
+        });
+        if set_for_tests {
+            build.env_remove(name);
+        }
+    }
     if let Some(t) = triple {
         build.arg("--target").arg(t);
     }
@@ -134,7 +161,7 @@ fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
     }
     assert!(
         bin.is_file(),
-        "the {bin_name} binary is not at {}; build it (cargo build -p {package}) or set {env}",
+        "the {bin_name} binary is not at {}; build it (cargo build --workspace --all-features --bins) or set {env}",
         bin.display()
     );
     bin
@@ -144,7 +171,7 @@ fn locate_or_build_bin(package: &str, bin_name: &str, env: &str) -> PathBuf {
 /// `WEIGHTSEAL_SERVER_BIN` overrides.
 pub fn weightseal_server_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| locate_or_build_bin("weightseal-server", "weightseal-server", "WEIGHTSEAL_SERVER_BIN"))
+    BIN.get_or_init(|| locate_or_build_bin("weightseal-server", "WEIGHTSEAL_SERVER_BIN"))
 }
 
 /// The `weightseal` binary, built (once per test process) if needed.
