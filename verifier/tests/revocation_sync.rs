@@ -8,16 +8,17 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use tempfile::TempDir;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::policy::IssuerPolicy;
+use weightseal_log::testing::{public, Publisher};
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::entry::{Action, Entry, EntryError, Reason, SignedEntry, Subject};
-use weightseal_verifier::revocation::note::NoteSignerKey;
-use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
+use weightseal_verifier::revocation::policy::PolicyViolation;
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
 use weightseal_verifier::revocation::state::{
     DirSource, Matched, Misbehaviour, RevocationError, RevocationState, ENTRIES_FILE, EVIDENCE_DIR, MISBEHAVIOUR_MARK,
     STATE_FILE,
 };
-use weightseal_verifier::revocation::testing::{public, Publisher};
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
 use weightseal_verifier::scan::{scan_file, ScanOptions};
 use weightseal_verifier::{signed_message, Digest, Manifest, SignatureEntry, SignatureFile};
