@@ -240,7 +240,7 @@ fn current_keys(rotations: &[RotationStatement]) -> Vec<NoteVerifierKey> {
     let Some(first) = rotations.first() else {
         return Vec::new();
     };
-    let mut keys = vec![first.old.clone()];
+    let mut keys = vec![first.old_key().clone()];
     for r in rotations {
         if let Some(next) = r.follow(&keys) {
             keys = next;
@@ -329,7 +329,7 @@ impl Log {
                 };
                 match log.seal_locked(vec![entry], Vec::new()).await? {
                     CommitOutcome::Sealed { .. } => {
-                        tracing::info!(old = %statement.old, new = %statement.new, "rotation statement appended");
+                        tracing::info!(old = %statement.old_key(), new = %statement.new_key(), "rotation statement appended");
                         log.rotations.lock().map_err(lock_err)?.push(statement);
                     }
                     other => {

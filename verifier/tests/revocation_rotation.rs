@@ -104,11 +104,11 @@ fn rotation_vectors() {
 
     // The stored statement verifies and announces the stored new key.
     let statement = RotationStatement::from_leaf(stored["leaf"].as_str().unwrap().as_bytes()).unwrap();
-    assert_eq!(statement.old.to_string(), stored["old_vkey"]);
-    assert_eq!(statement.new.to_string(), stored["new_vkey"]);
+    assert_eq!(statement.old_key().to_string(), stored["old_vkey"]);
+    assert_eq!(statement.new_key().to_string(), stored["new_vkey"]);
     assert_eq!(
-        statement.follow(std::slice::from_ref(&statement.old)),
-        Some(vec![statement.new.clone()])
+        statement.follow(std::slice::from_ref(statement.old_key())),
+        Some(vec![statement.new_key().clone()])
     );
     assert_eq!(
         hex::encode(merkle::leaf_hash(stored["leaf"].as_str().unwrap().as_bytes())),
@@ -116,7 +116,7 @@ fn rotation_vectors() {
     );
     // The transition checkpoint opens under either key alone.
     let note = stored["transition_checkpoint"].as_str().unwrap().as_bytes();
-    for key in [&statement.old, &statement.new] {
+    for key in [statement.old_key(), statement.new_key()] {
         let cp = open_checkpoint(note, std::slice::from_ref(key)).unwrap();
         assert_eq!(hex::encode(cp.root), stored["leaf_hash"]);
     }

@@ -182,7 +182,7 @@ mod tests {
         let want = format!("{TEXT}\n{PETER_SIG}");
         assert_eq!(s.sign(TEXT).unwrap(), want);
         assert_eq!(sign_note(TEXT, "PeterNeumann", s.signing_key()).unwrap(), want);
-        assert_eq!(open_note(&want, &[s.verifier_key()]).unwrap().body, TEXT);
+        assert_eq!(open_note(&want, &[s.verifier_key()]).unwrap().body(), TEXT);
         // Debug does not leak the seed.
         let dbg = format!("{s:?}");
         assert!(dbg.contains("PeterNeumann") && !dbg.contains("AYEKFA"));
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(
             open_note(&note, &[s.verifier_key(), other.verifier_key()])
                 .unwrap()
-                .verified_by,
+                .verified_by(),
             ["example.com/log", "witness.example/w"]
         );
     }

@@ -307,6 +307,9 @@ impl IssuerPolicy {
                     })
                 }
             }
+            // A subject kind added by a later spec version: no role may issue it until this
+            // policy says who may (fail closed).
+            (_, _) => Err(not_allowed()),
         }
     }
 

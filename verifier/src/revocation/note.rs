@@ -405,10 +405,23 @@ pub fn check_body(body: &str) -> Result<(), NoteError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedNote {
     /// The note text, including its final newline.
-    pub body: String,
+    pub(crate) body: String,
     /// Names of the known keys whose signatures verified, in note order,
     /// without duplicates.
-    pub verified_by: Vec<String>,
+    pub(crate) verified_by: Vec<String>,
+}
+
+impl OpenedNote {
+    /// The note text, including its final newline.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// Names of the known keys whose signatures verified, in note order, without
+    /// duplicates.
+    pub fn verified_by(&self) -> &[String] {
+        &self.verified_by
+    }
 }
 
 /// [`open_note`] for raw bytes: checks the size limit, then UTF-8.

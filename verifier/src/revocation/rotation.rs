@@ -199,14 +199,29 @@ pub enum RotationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationStatement {
     /// The log origin (both keys' name).
-    pub origin: String,
+    pub(crate) origin: String,
     /// The key retired; its signature authorizes the rotation.
-    pub old: NoteVerifierKey,
+    pub(crate) old: NoteVerifierKey,
     /// The key announced.
-    pub new: NoteVerifierKey,
+    pub(crate) new: NoteVerifierKey,
 }
 
 impl RotationStatement {
+    /// The log's origin (the name of both keys).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The key being retired (the authority for the rotation).
+    pub fn old_key(&self) -> &NoteVerifierKey {
+        &self.old
+    }
+
+    /// The key being announced.
+    pub fn new_key(&self) -> &NoteVerifierKey {
+        &self.new
+    }
+
     /// The statement that `old` hands over to `new`; both must be named by the same origin
     /// and be different keys.
     pub fn new(old: NoteVerifierKey, new: NoteVerifierKey) -> Result<Self, RotationError> {

@@ -606,6 +606,7 @@ pub enum Matched {
 
 /// A revoked subject found in a model.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Hit {
     /// What matched.
     pub matched: Matched,
@@ -615,6 +616,7 @@ pub struct Hit {
 
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// Size held before.
     pub old_size: u64,
