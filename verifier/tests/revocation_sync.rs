@@ -666,7 +666,7 @@ fn attack_replayed_submission_is_refused() {
     let before = disk(&f.state_dir);
     let err = submit(&policy(), &mut f.publisher, &e, None).unwrap_err();
     assert!(matches!(err, PolicyViolation::Replay { leaf_hash } if leaf_hash == e.leaf_hash()));
-    assert_eq!(err.http_status(), 409);
+    assert_eq!(err.code(), "replay");
     assert_eq!(f.publisher.tree.len(), 1);
     assert_eq!(disk(&f.state_dir), before);
     // A stale entry (older than 24 h) cannot be replayed later either.

@@ -352,15 +352,6 @@ impl EntryError {
             _ => "malformed",
         }
     }
-
-    /// The HTTP status for this refusal: 413 for `too_large`, else 400.
-    pub fn http_status(&self) -> u16 {
-        if self.code() == "too_large" {
-            413
-        } else {
-            400
-        }
-    }
 }
 
 impl From<ManifestError> for EntryError {

@@ -159,15 +159,6 @@ impl PolicyViolation {
             PolicyViolation::RevokedIssuer { .. } => "revoked_issuer",
         }
     }
-
-    /// The HTTP status for this refusal: 400, 403 or 409.
-    pub fn http_status(&self) -> u16 {
-        match self.code() {
-            "unknown_issuer" | "out_of_scope" | "revoked_issuer" => 403,
-            "replay" => 409,
-            _ => 400,
-        }
-    }
 }
 
 /// Whether an entry reinstates the key that issues it (never allowed, §3.1).
