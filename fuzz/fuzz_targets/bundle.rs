@@ -6,10 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use weightseal_log::testing::Publisher;
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::entry::{Entry, SignedEntry};
 use weightseal_verifier::revocation::state::RevocationState;
-use weightseal_verifier::revocation::testing::Publisher;
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = data.split_first() else { return };

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use weightseal_log::policy::IssuerPolicy;
 use weightseal_verifier::revocation::entry::{Action, Entry, Reason, SignedEntry, Subject};
-use weightseal_verifier::revocation::policy::IssuerPolicy;
 use weightseal_verifier::Digest;
 
 fuzz_target!(|data: &[u8]| {

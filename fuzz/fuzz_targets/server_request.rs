@@ -14,11 +14,11 @@ use axum::http::Request;
 use axum::Router;
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt as _;
+use weightseal_log::policy::IssuerPolicy;
 use weightseal_server::config::DatabaseUrl;
 use weightseal_server::formats::Policy;
 use weightseal_server::{app, open_store, AppState, Log, LogOptions};
 use weightseal_verifier::revocation::entry::{Entry, SignedEntry, Submission};
-use weightseal_verifier::revocation::policy::IssuerPolicy;
 
 struct Harness {
     rt: tokio::runtime::Runtime,

@@ -8,12 +8,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use weightseal_log::testing::Publisher;
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::local::{LocalState, PINNED_KEYS_FILE};
 use weightseal_verifier::revocation::state::{
     RevocationState, ENTRIES_FILE, EVIDENCE_DIR, MISBEHAVIOUR_MARK, STATE_FILE,
 };
-use weightseal_verifier::revocation::testing::Publisher;
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = data.split_first() else { return };

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ed25519_dalek::SigningKey;
-use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
+use weightseal_log::note::NoteSignerKey;
+use weightseal_verifier::revocation::note::NoteVerifierKey;
 use weightseal_verifier::PublicKey;
 
 /// The log origin (and note key name) the harnesses sign under: the one of the revocation

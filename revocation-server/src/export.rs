@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use weightseal_log::tile::hash_tiles;
 use weightseal_verifier::revocation::tile::{
-    consistency_proof_path, hash_tiles, tiles_covering, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
+    consistency_proof_path, tiles_covering, CHECKPOINT_PATH, PUBLICATION_PATH, SNAPSHOT_PATH,
 };
 
 use crate::log::{Log, LogError, ProofAnswer, TILE_WIDTH};

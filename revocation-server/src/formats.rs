@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use weightseal_log::policy::IssuerPolicy;
 use weightseal_verifier::revocation::entry::BatchSubmission;
 use weightseal_verifier::revocation::lineage::LineageDoc;
-use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
+use weightseal_verifier::revocation::policy::PolicyViolation;
 use weightseal_verifier::Digest;
 
 /// Why a submission was refused (maps to the HTTP status and the metrics reason).
@@ -72,7 +73,7 @@ pub struct Accepted {
     pub action: String,
 }
 
-/// The server's issuer policy (the verifier's [`IssuerPolicy`]).
+/// The server's issuer policy (the log crate's [`IssuerPolicy`]).
 #[derive(Debug)]
 pub struct Policy {
     inner: IssuerPolicy,

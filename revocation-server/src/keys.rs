@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::SigningKey;
-use weightseal_verifier::revocation::note::{NoteError, NoteSignerKey};
+use weightseal_log::note::NoteSignerKey;
+use weightseal_verifier::revocation::note::NoteError;
 
 /// Why the log key could not be loaded.
 #[derive(Debug, thiserror::Error)]

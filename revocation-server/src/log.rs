@@ -11,14 +11,18 @@ use crate::witness::{WitnessAnswer, WitnessEndpoint};
 use axum::body::Bytes;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha256};
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::rotation::sign_rotation;
+use weightseal_log::snapshot::{sign_checkpoint_by, sign_snapshot_by, snapshot_for_checkpoint};
+use weightseal_log::tile::proof_to_hex;
 use weightseal_verifier::revocation::entry::{Action, SignedEntry, Subject};
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
-use weightseal_verifier::revocation::note::{Checkpoint, NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::note::{Checkpoint, NoteVerifierKey};
 use weightseal_verifier::revocation::policy::{KeyLiveness, PolicyViolation};
 use weightseal_verifier::revocation::rotation::{is_rotation_leaf, LogKeyRef, RotationError, RotationStatement};
-use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint_by, Snapshot};
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, Snapshot};
 use weightseal_verifier::revocation::tile::{
-    encode_publication, encode_tile, proof_to_hex, ConsistencyProofDoc, HashTileRef, InclusionProofDoc,
+    encode_publication, encode_tile, ConsistencyProofDoc, HashTileRef, InclusionProofDoc,
 };
 use weightseal_verifier::KeyId;
 
@@ -236,7 +240,7 @@ fn current_keys(rotations: &[RotationStatement]) -> Vec<NoteVerifierKey> {
     let Some(first) = rotations.first() else {
         return Vec::new();
     };
-    let mut keys = vec![first.old.clone()];
+    let mut keys = vec![first.old_key().clone()];
     for r in rotations {
         if let Some(next) = r.follow(&keys) {
             keys = next;
@@ -314,7 +318,7 @@ impl Log {
         let mut count = log.store.count().await?;
         log.catch_up(count).await?;
         if let Some(previous) = log.previous.clone() {
-            let (statement, leaf) = RotationStatement::sign(&previous, &log.signer).map_err(LogError::Rotation)?;
+            let (statement, leaf) = sign_rotation(&previous, &log.signer).map_err(LogError::Rotation)?;
             let leaf_hash = merkle::leaf_hash(&leaf);
             if log.store.find_leaf(&leaf_hash).await?.is_none() {
                 log.check_current(&previous.verifier_key())?;
@@ -325,7 +329,7 @@ impl Log {
                 };
                 match log.seal_locked(vec![entry], Vec::new()).await? {
                     CommitOutcome::Sealed { .. } => {
-                        tracing::info!(old = %statement.old, new = %statement.new, "rotation statement appended");
+                        tracing::info!(old = %statement.old_key(), new = %statement.new_key(), "rotation statement appended");
                         log.rotations.lock().map_err(lock_err)?.push(statement);
                     }
                     other => {
@@ -654,11 +658,11 @@ impl Log {
                 root,
                 extensions: Vec::new(),
             };
-            let snapshot = Snapshot::for_checkpoint(&checkpoint, input.version, now_unix(), ttl);
+            let snapshot = snapshot_for_checkpoint(&checkpoint, input.version, now_unix(), ttl);
             let (issued, expires) = (snapshot.issued, snapshot.expires);
             let signers: Vec<&NoteSignerKey> = signers.iter().collect();
             let checkpoint = sign_checkpoint_by(&checkpoint, &signers).map_err(|e| failed(e.to_string()))?;
-            let snapshot = snapshot.sign_by(&signers).map_err(|e| failed(e.to_string()))?;
+            let snapshot = sign_snapshot_by(&snapshot, &signers).map_err(|e| failed(e.to_string()))?;
             *pending.lock().map_err(|_| failed("key lock poisoned".to_owned()))? = Some(live);
             Ok(SnapshotRecord {
                 version: input.version,

@@ -53,12 +53,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
+use weightseal_log::cosignature::WitnessSigner;
 use weightseal_server::config::{parse_duration, DatabaseUrl, DEFAULT_DATABASE, DEFAULT_ORIGIN};
 use weightseal_server::formats::Policy;
 use weightseal_server::keys::load_note_signer;
 use weightseal_server::witness::{self, Witness, WitnessEndpoint};
 use weightseal_server::{app, export, open_store, AppState, Log, LogOptions};
-use weightseal_verifier::revocation::cosignature::WitnessSigner;
 use weightseal_verifier::revocation::note::NoteVerifierKey;
 
 #[derive(Debug, Parser)]

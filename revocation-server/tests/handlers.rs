@@ -31,7 +31,7 @@ async fn every_endpoint(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "no-cache");
     let note = open_note(std::str::from_utf8(&body).unwrap(), std::slice::from_ref(&verifier)).unwrap();
-    let cp = Checkpoint::parse_body(&note.body).unwrap();
+    let cp = Checkpoint::parse_body(note.body()).unwrap();
     assert_eq!(
         (cp.origin.as_str(), cp.size, cp.root),
         (ORIGIN, 0, merkle::empty_root())
@@ -66,7 +66,7 @@ async fn every_endpoint(backend: Backend) {
     let (status, headers, body) = call(&router, get("/checkpoint")).await;
     assert_eq!(status, StatusCode::OK);
     let note = open_note(std::str::from_utf8(&body).unwrap(), std::slice::from_ref(&verifier)).unwrap();
-    let cp = Checkpoint::parse_body(&note.body).unwrap();
+    let cp = Checkpoint::parse_body(note.body()).unwrap();
     assert_eq!((cp.size, cp.root), (260, tree.root()));
     let tag = headers["etag"].clone();
     let req = Request::get("/checkpoint")

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::*;
+use weightseal_log::policy::IssuerPolicy;
 use weightseal_server::formats::Policy;
 use weightseal_server::{app, AppState};
 use weightseal_verifier::revocation::client::{self, HttpSource};
 use weightseal_verifier::revocation::entry::{Action, BatchSubmission, SignedEntry, Subject};
 use weightseal_verifier::revocation::merkle;
-use weightseal_verifier::revocation::policy::IssuerPolicy;
 use weightseal_verifier::revocation::state::{RevocationState, Source, SourceError};
 use weightseal_verifier::Digest;
 

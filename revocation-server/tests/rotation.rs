@@ -14,12 +14,14 @@ use std::time::Duration;
 
 use common::*;
 use ed25519_dalek::SigningKey;
+use weightseal_log::note::{sign_note_by, NoteSignerKey};
+use weightseal_log::snapshot::sign_snapshot_by;
 use weightseal_server::export::export;
 use weightseal_server::log::LogError;
 use weightseal_server::{open_store, Log, LogOptions};
 use weightseal_verifier::revocation::entry::Submission;
 use weightseal_verifier::revocation::local::{LocalState, LocalStateError, RevocationSource};
-use weightseal_verifier::revocation::note::{sign_note_by, NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::note::NoteVerifierKey;
 use weightseal_verifier::revocation::rotation::LogKeyRef;
 use weightseal_verifier::revocation::snapshot::{open_checkpoint, Snapshot};
 use weightseal_verifier::revocation::state::{DirSource, RevocationError, RevocationState};
@@ -82,7 +84,7 @@ fn resigned(from: &Path, keys: &[&NoteSignerKey], bump: u64) -> tempfile::TempDi
     let checkpoint = sign_note_by(&body(&read(from, CHECKPOINT_PATH)), keys).unwrap();
     let mut snapshot = Snapshot::parse_body(&body(&read(from, SNAPSHOT_PATH))).unwrap();
     snapshot.version += bump;
-    let snapshot = snapshot.sign_by(keys).unwrap();
+    let snapshot = sign_snapshot_by(&snapshot, keys).unwrap();
     std::fs::write(dir.path().join(CHECKPOINT_PATH), &checkpoint).unwrap();
     std::fs::write(dir.path().join(SNAPSHOT_PATH), &snapshot).unwrap();
     std::fs::write(

@@ -15,10 +15,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
+use weightseal_log::cosignature::WitnessSigner;
 use weightseal_server::export::export;
 use weightseal_server::witness::{router, Witness, WitnessEndpoint};
 use weightseal_server::{app, AppState};
-use weightseal_verifier::revocation::cosignature::WitnessSigner;
 
 /// Where Debian's golang-golang-x-mod-dev puts the sources (a GOPATH).
 const DEBIAN_GOPATH: &str = "/usr/share/gocode";

@@ -13,13 +13,14 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use common::*;
+use weightseal_log::cosignature::WitnessSigner;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::testing::Publisher;
 use weightseal_server::export::export;
 use weightseal_server::witness::{encode_request, parse_request, router, Refusal, Witness, WitnessEndpoint};
 use weightseal_server::Log;
-use weightseal_verifier::revocation::cosignature::{WitnessKey, WitnessPolicy, WitnessSigner};
-use weightseal_verifier::revocation::note::NoteSignerKey;
+use weightseal_verifier::revocation::cosignature::{WitnessKey, WitnessPolicy};
 use weightseal_verifier::revocation::state::{DirSource, RevocationError, RevocationState};
-use weightseal_verifier::revocation::testing::Publisher;
 
 fn witness_signer(seed: u8, name: &str) -> WitnessSigner {
     WitnessSigner::new(name, key(seed)).unwrap()

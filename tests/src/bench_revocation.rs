@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::testing::{public, Publisher};
 use weightseal_verifier::revocation::client::{submit, HttpSource};
 use weightseal_verifier::revocation::entry::{Action, Entry, Reason, Subject};
-use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::state::{DirSource, LogEntry, RevocationState};
-use weightseal_verifier::revocation::testing::{public, Publisher};
 use weightseal_verifier::revocation::tile::{encode_tile, tiles_covering, CHECKPOINT_PATH, SNAPSHOT_PATH};
 use weightseal_verifier::{Chunk, ChunkRole, Digest, FileEntry, FileKind, KeyId};
 

@@ -367,6 +367,7 @@ pub enum RevocationStatus {
 
 /// How revocation status was established, for reports.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RevocationReport {
     /// The source synced from, as a name (URL, `static export DIR`, `bundle FILE`).
     pub source: Option<String>,
@@ -1073,6 +1074,7 @@ fn report_of(cfg: &RevocationConfig, local: &LocalState, est: &Established) -> R
 
 /// What [`check_content`] found: the model's files as hashed, and how status was known.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ContentCheck {
     /// The files, hashed like signing does.
     pub files: Vec<FileEntry>,

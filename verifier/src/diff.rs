@@ -11,6 +11,7 @@ use crate::manifest::{FileEntry, FileKind};
 
 /// Differences between two sets of tensors or files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiffLists {
     /// Same name, same digest.
     pub unchanged: Vec<String>,
@@ -32,6 +33,7 @@ pub struct DiffLists {
 
 /// A tensor diff plus a raw-file diff.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelDiff {
     /// Tensors, by name.
     pub tensors: DiffLists,

@@ -33,8 +33,9 @@ const MAX_ANNOTATIONS: usize = 64;
 const MAX_ANNOTATION_KEY_BYTES: usize = 128;
 const MAX_ANNOTATION_VALUE_BYTES: usize = 4096;
 
-/// How a file is split into chunks.
+/// How a file is split into chunks. New formats add kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FileKind {
     /// A safetensors file: header chunk, then one chunk per tensor.
     Safetensors,
@@ -207,8 +208,9 @@ pub(crate) fn file_digest(kind: FileKind, size: u64, chunk_size: Option<u64>, ch
     Digest::from_bytes(*hasher.finalize().as_bytes())
 }
 
-/// How a derivative relates to its parent release.
+/// How a derivative relates to its parent release. Later spec versions may add relations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Relation {
     /// Further training of the parent's weights.
     Finetune,

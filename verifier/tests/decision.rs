@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use tempfile::TempDir;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::testing::{public, Publisher};
 use weightseal_verifier::clock::ClockError;
 use weightseal_verifier::decision::{DecisionError, LoadDecision, Mode, UnsignedModels};
 use weightseal_verifier::revocation::entry::{Action, Entry, Reason, Subject};
-use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
-use weightseal_verifier::revocation::testing::{public, Publisher};
 use weightseal_verifier::scan::{scan_folder, ScanOptions};
 use weightseal_verifier::walk::IgnoreRules;
 use weightseal_verifier::{
@@ -570,8 +570,8 @@ fn bad_policy_files_name_what_is_wrong() {
     }
 }
 
-fn witness(seed: u8) -> weightseal_verifier::revocation::cosignature::WitnessSigner {
-    weightseal_verifier::revocation::cosignature::WitnessSigner::new(
+fn witness(seed: u8) -> weightseal_log::cosignature::WitnessSigner {
+    weightseal_log::cosignature::WitnessSigner::new(
         &format!("witness.example/w{seed}"),
         SigningKey::from_bytes(&[seed; 32]),
     )

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::testing::Publisher;
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::entry::{Entry, SignedEntry};
-use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::state::RevocationState;
-use weightseal_verifier::revocation::testing::Publisher;
 use weightseal_verifier::walk::IgnoreRules;
 use weightseal_verifier::PublicKey;
 

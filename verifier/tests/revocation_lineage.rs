@@ -10,16 +10,16 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use tempfile::TempDir;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::testing::{public, Publisher};
 use weightseal_verifier::decision::lineage_hits;
 use weightseal_verifier::fingerprint::lineage::ForkDelta;
 use weightseal_verifier::fingerprint::{plan, Fingerprint, TensorPrint};
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::entry::{Action, Entry, Reason, Subject};
 use weightseal_verifier::revocation::lineage::{lineage_path, LineageDoc, LineageDocError};
-use weightseal_verifier::revocation::note::NoteSignerKey;
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
 use weightseal_verifier::revocation::state::{DirSource, Matched, RevocationError, RevocationState, LINEAGE_DIR};
-use weightseal_verifier::revocation::testing::{public, Publisher};
 
 const NOW: u64 = 1_700_000_000;
 

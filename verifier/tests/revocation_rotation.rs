@@ -10,10 +10,13 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
+use weightseal_log::note::{sign_note_by, NoteSignerKey};
+use weightseal_log::rotation::sign_rotation;
+use weightseal_log::snapshot::sign_checkpoint_by;
 use weightseal_verifier::revocation::merkle;
-use weightseal_verifier::revocation::note::{sign_note_by, Checkpoint, NoteSignerKey};
+use weightseal_verifier::revocation::note::Checkpoint;
 use weightseal_verifier::revocation::rotation::{RotationStatement, ROTATION_HEADER};
-use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint_by, DEFAULT_ORIGIN};
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, DEFAULT_ORIGIN};
 
 const OLD_SEED: [u8; 32] = [0x71; 32];
 const NEW_SEED: [u8; 32] = [0x72; 32];
@@ -29,7 +32,7 @@ fn signer(seed: &[u8; 32]) -> NoteSignerKey {
 
 fn generate() -> Value {
     let (old, new, other) = (signer(&OLD_SEED), signer(&NEW_SEED), signer(&OTHER_SEED));
-    let (statement, leaf) = RotationStatement::sign(&old, &new).unwrap();
+    let (statement, leaf) = sign_rotation(&old, &new).unwrap();
     let text = String::from_utf8(leaf.clone()).unwrap();
     let body = statement.body();
     let sigs: Vec<&str> = text[body.len() + 1..].lines().collect();
@@ -41,7 +44,7 @@ fn generate() -> Value {
         extensions: vec![],
     };
     let transition = sign_checkpoint_by(&checkpoint, &[&new, &old]).unwrap();
-    let (_, to_other) = RotationStatement::sign(&old, &other).unwrap();
+    let (_, to_other) = sign_rotation(&old, &other).unwrap();
     let to_other = String::from_utf8(to_other).unwrap();
     let negative = |name: &str, leaf: String, error: &str| json!({"name": name, "leaf": leaf, "error": error});
     json!({
@@ -101,11 +104,11 @@ fn rotation_vectors() {
 
     // The stored statement verifies and announces the stored new key.
     let statement = RotationStatement::from_leaf(stored["leaf"].as_str().unwrap().as_bytes()).unwrap();
-    assert_eq!(statement.old.to_string(), stored["old_vkey"]);
-    assert_eq!(statement.new.to_string(), stored["new_vkey"]);
+    assert_eq!(statement.old_key().to_string(), stored["old_vkey"]);
+    assert_eq!(statement.new_key().to_string(), stored["new_vkey"]);
     assert_eq!(
-        statement.follow(std::slice::from_ref(&statement.old)),
-        Some(vec![statement.new.clone()])
+        statement.follow(std::slice::from_ref(statement.old_key())),
+        Some(vec![statement.new_key().clone()])
     );
     assert_eq!(
         hex::encode(merkle::leaf_hash(stored["leaf"].as_str().unwrap().as_bytes())),
@@ -113,7 +116,7 @@ fn rotation_vectors() {
     );
     // The transition checkpoint opens under either key alone.
     let note = stored["transition_checkpoint"].as_str().unwrap().as_bytes();
-    for key in [&statement.old, &statement.new] {
+    for key in [statement.old_key(), statement.new_key()] {
         let cp = open_checkpoint(note, std::slice::from_ref(key)).unwrap();
         assert_eq!(hex::encode(cp.root), stored["leaf_hash"]);
     }
@@ -128,4 +131,54 @@ fn rotation_vectors() {
             n["error"]
         );
     }
+}
+
+/// A state that followed a rotation keeps the new key across a reopen, and a state file that
+/// lost the followed keys disagrees with the rotation statement its leaves commit: the state
+/// is refused as corrupt rather than silently pinned back to the old key.
+#[test]
+fn a_followed_rotation_is_persisted_and_checked_against_the_leaves_on_load() {
+    use ciborium::Value as Cbor;
+    use weightseal_log::testing::Publisher;
+    use weightseal_verifier::revocation::state::{DirSource, RevocationError, RevocationState, STATE_FILE};
+
+    let (old, new) = (signer(&OLD_SEED), signer(&NEW_SEED));
+    let mut log = Publisher::new(new.clone());
+    log.also_signed_by = vec![old.clone()];
+    log.append_raw(sign_rotation(&old, &new).unwrap().1);
+    let export = tempfile::tempdir().unwrap();
+    log.export(export.path(), 1000).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
+    state.sync(&DirSource::new(export.path()), 1001).unwrap();
+    assert_eq!(state.keys(), &[new.verifier_key()]);
+    assert_eq!(state.size(), 1);
+    assert!(state.entries().is_empty());
+    drop(state);
+    let state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
+    assert_eq!(state.keys(), &[new.verifier_key()]);
+    drop(state);
+    // Drop the followed keys from the state file, keeping the rest of its deterministic
+    // CBOR map as it was.
+    let path = dir.path().join(STATE_FILE);
+    let Cbor::Map(fields) = ciborium::de::from_reader::<Cbor, _>(std::fs::read(&path).unwrap().as_slice()).unwrap()
+    else {
+        panic!("the state file is a CBOR map");
+    };
+    let keys = Cbor::Text("keys".into());
+    assert_eq!(
+        fields.iter().find(|(k, _)| *k == keys).map(|(_, v)| v.clone()),
+        Some(Cbor::Array(vec![Cbor::Text(new.verifier_key().to_string())]))
+    );
+    let mut bytes = Vec::new();
+    ciborium::ser::into_writer(
+        &Cbor::Map(fields.into_iter().filter(|(k, _)| *k != keys).collect()),
+        &mut bytes,
+    )
+    .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(
+        RevocationState::open(dir.path(), vec![old.verifier_key()]),
+        Err(RevocationError::Corrupt { .. })
+    ));
 }

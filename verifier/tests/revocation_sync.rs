@@ -8,16 +8,17 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use tempfile::TempDir;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::policy::IssuerPolicy;
+use weightseal_log::testing::{public, Publisher};
 use weightseal_verifier::revocation::bundle::Bundle;
 use weightseal_verifier::revocation::entry::{Action, Entry, EntryError, Reason, SignedEntry, Subject};
-use weightseal_verifier::revocation::note::NoteSignerKey;
-use weightseal_verifier::revocation::policy::{IssuerPolicy, PolicyViolation};
+use weightseal_verifier::revocation::policy::PolicyViolation;
 use weightseal_verifier::revocation::snapshot::DEFAULT_ORIGIN;
 use weightseal_verifier::revocation::state::{
     DirSource, Matched, Misbehaviour, RevocationError, RevocationState, ENTRIES_FILE, EVIDENCE_DIR, MISBEHAVIOUR_MARK,
     STATE_FILE,
 };
-use weightseal_verifier::revocation::testing::{public, Publisher};
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, TileRef};
 use weightseal_verifier::scan::{scan_file, ScanOptions};
 use weightseal_verifier::{signed_message, Digest, Manifest, SignatureEntry, SignatureFile};
@@ -665,7 +666,7 @@ fn attack_replayed_submission_is_refused() {
     let before = disk(&f.state_dir);
     let err = submit(&policy(), &mut f.publisher, &e, None).unwrap_err();
     assert!(matches!(err, PolicyViolation::Replay { leaf_hash } if leaf_hash == e.leaf_hash()));
-    assert_eq!(err.http_status(), 409);
+    assert_eq!(err.code(), "replay");
     assert_eq!(f.publisher.tree.len(), 1);
     assert_eq!(disk(&f.state_dir), before);
     // A stale entry (older than 24 h) cannot be replayed later either.

@@ -9,15 +9,18 @@ use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
-use weightseal_verifier::revocation::cosignature::{cosigned_message, WitnessKey, WitnessPolicy, WitnessSigner};
+use weightseal_log::cosignature::WitnessSigner;
+use weightseal_log::note::NoteSignerKey;
+use weightseal_log::snapshot::{sign_checkpoint, sign_snapshot, snapshot_for_checkpoint};
+use weightseal_log::testing::public;
+use weightseal_verifier::revocation::cosignature::{cosigned_message, WitnessKey, WitnessPolicy};
 use weightseal_verifier::revocation::entry::{
     select_content, Action, BatchSubmission, Entry, Reason, SignedEntry, Subject,
 };
 use weightseal_verifier::revocation::merkle::{self, MerkleTree};
-use weightseal_verifier::revocation::note::{NoteSignerKey, NoteVerifierKey};
+use weightseal_verifier::revocation::note::NoteVerifierKey;
 use weightseal_verifier::revocation::policy::KeyLiveness;
-use weightseal_verifier::revocation::snapshot::{open_checkpoint, sign_checkpoint, Snapshot, DEFAULT_ORIGIN};
-use weightseal_verifier::revocation::testing::public;
+use weightseal_verifier::revocation::snapshot::{open_checkpoint, Snapshot, DEFAULT_ORIGIN};
 use weightseal_verifier::revocation::tile::{decode_tile, encode_tile, HashTileRef, TileRef};
 use weightseal_verifier::Digest;
 use weightseal_verifier::{Chunk, ChunkRole, FileEntry, FileKind};
@@ -127,8 +130,8 @@ fn generate() -> Value {
         extensions: vec![],
     };
     let checkpoint_note = sign_checkpoint(&checkpoint, &log).unwrap();
-    let snapshot = Snapshot::for_checkpoint(&checkpoint, 7, TIME + 60, 86_400);
-    let snapshot_note = snapshot.sign(&log).unwrap();
+    let snapshot = snapshot_for_checkpoint(&checkpoint, 7, TIME + 60, 86_400);
+    let snapshot_note = sign_snapshot(&snapshot, &log).unwrap();
     let tile = encode_tile(&leaves).unwrap();
     let proof = tree.consistency_proof(2, 4).unwrap();
     // §5.1: cosignatures by two of three witnesses, at fixed times.

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
+use weightseal_log::note::NoteSignerKey;
 use weightseal_signer::read_signing_key;
-use weightseal_verifier::revocation::note::NoteSignerKey;
 
 /// The log origin (note key name) the demo uses.
 pub const ORIGIN: &str = "demo.weightseal-revocations";

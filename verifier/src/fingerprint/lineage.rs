@@ -79,6 +79,7 @@ const CLIP_MEDIANS: f64 = 6.0;
 
 /// One suspect tensor's match.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TensorMatch {
     /// The suspect tensor.
     pub tensor: String,
@@ -96,6 +97,7 @@ pub struct TensorMatch {
 
 /// A lineage verdict.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LineageReport {
     /// The verdict.
     pub derived: bool,
@@ -910,6 +912,7 @@ struct Group<'a> {
 /// One entry's verdict from [`ForkIndex::check`]; the same numbers as
 /// [`derived_from_fork`]'s report on that entry.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ForkVerdict {
     /// Position of the entry in the slice the index was built from.
     pub entry: usize,

@@ -295,6 +295,7 @@ const PROOF_RETRY: Duration = Duration::from_millis(200);
 /// A receipt that was checked: every entry is in the tree of `checkpoint`, which verified
 /// under a pinned log key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProvenReceipt {
     /// The index of the first entry.
     pub first_index: u64,

@@ -14,11 +14,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::revocation::note::{
-    check_name, decode_key_of_type, encode_key_of_type, hex4, split_note, KeyBlobError, NoteError, SIG_PREFIX,
+    check_name, decode_key_of_type, encode_key_of_type, hex4, split_note, KeyBlobError, NoteError,
 };
 
 /// The signature type byte of an Ed25519 `cosignature/v1` key.
@@ -197,55 +197,6 @@ impl fmt::Display for WitnessKey {
     }
 }
 
-/// A witness's signing key. `Debug` does not print the secret.
-#[derive(Clone)]
-pub struct WitnessSigner {
-    public: WitnessKey,
-    key: SigningKey,
-}
-
-impl fmt::Debug for WitnessSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WitnessSigner")
-            .field("public", &self.public.to_string())
-            .finish_non_exhaustive()
-    }
-}
-
-impl WitnessSigner {
-    /// A witness named `name` signing with `key`.
-    pub fn new(name: &str, key: SigningKey) -> Result<Self, CosignatureError> {
-        Ok(WitnessSigner {
-            public: WitnessKey::new(name, key.verifying_key())?,
-            key,
-        })
-    }
-
-    /// Its public key (what clients and logs configure).
-    pub fn public(&self) -> &WitnessKey {
-        &self.public
-    }
-
-    /// The cosignature line `— <name> <base64>\n` on the checkpoint note body
-    /// `checkpoint_body` (with its final newline, without signature lines) at `timestamp`.
-    pub fn cosign(&self, checkpoint_body: &str, timestamp: u64) -> Result<String, CosignatureError> {
-        use base64::Engine as _;
-        if timestamp > i64::MAX as u64 {
-            return Err(CosignatureError::Timestamp(timestamp));
-        }
-        let signature = self.key.sign(cosigned_message(checkpoint_body, timestamp).as_bytes());
-        let mut blob = Vec::with_capacity(COSIGNATURE_BYTES);
-        blob.extend_from_slice(&self.public.key_id);
-        blob.extend_from_slice(&timestamp.to_be_bytes());
-        blob.extend_from_slice(&signature.to_bytes());
-        Ok(format!(
-            "{SIG_PREFIX}{} {}\n",
-            self.public.name,
-            base64::engine::general_purpose::STANDARD.encode(blob)
-        ))
-    }
-}
-
 /// Which witnesses a client trusts and how many of them must have cosigned a checkpoint.
 ///
 /// [`WitnessPolicy::none`] (no witnesses, quorum 0) is what a client without configured
@@ -318,116 +269,5 @@ impl WitnessPolicy {
             });
         }
         Ok(valid)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "test setup")]
-mod tests {
-    use super::*;
-    use crate::revocation::note::{Checkpoint, NoteSignerKey, NoteVerifierKey};
-    use crate::revocation::snapshot::{open_checkpoint, sign_checkpoint};
-
-    fn witness(seed: u8, name: &str) -> WitnessSigner {
-        WitnessSigner::new(name, SigningKey::from_bytes(&[seed; 32])).unwrap()
-    }
-
-    fn checkpoint() -> (String, String, NoteVerifierKey) {
-        let log = NoteSignerKey::new("example.com/log", SigningKey::from_bytes(&[1; 32])).unwrap();
-        let c = Checkpoint {
-            origin: "example.com/log".into(),
-            size: 5,
-            root: [9; 32],
-            extensions: vec![],
-        };
-        (c.to_body(), sign_checkpoint(&c, &log).unwrap(), log.verifier_key())
-    }
-
-    #[test]
-    fn key_strings_round_trip_and_refuse_log_keys() {
-        let w = witness(2, "witness.example/w1");
-        let text = w.public().to_string();
-        assert_eq!(text.parse::<WitnessKey>().unwrap(), *w.public());
-        // A log (0x01) key string is not a witness key.
-        let log = NoteSignerKey::new("witness.example/w1", SigningKey::from_bytes(&[2; 32])).unwrap();
-        let err = log.verifier_key().to_string().parse::<WitnessKey>().unwrap_err();
-        assert!(err.to_string().contains("0x01"), "{err}");
-        // A wrong key ID.
-        let mut bad = text.clone();
-        bad.replace_range(19..27, "00000000");
-        assert!(bad.parse::<WitnessKey>().is_err());
-        assert!("nothing".parse::<WitnessKey>().is_err());
-    }
-
-    #[test]
-    fn quorum_counts_distinct_valid_trusted_cosignatures() {
-        let (body, note, log_key) = checkpoint();
-        let (w1, w2, w3) = (
-            witness(2, "w1.example"),
-            witness(3, "w2.example"),
-            witness(4, "w3.example"),
-        );
-        let policy =
-            WitnessPolicy::new(vec![w1.public().clone(), w2.public().clone(), w3.public().clone()], 2).unwrap();
-        // The log's signature alone: refused, naming nobody.
-        let err = policy.check(&note).unwrap_err();
-        assert_eq!(
-            err,
-            CosignatureError::QuorumNotMet {
-                needed: 2,
-                found: 0,
-                witnesses: vec![]
-            }
-        );
-        let one = format!("{note}{}", w1.cosign(&body, 100).unwrap());
-        // The same witness twice still counts once.
-        let twice = format!("{one}{}", w1.cosign(&body, 101).unwrap());
-        assert!(matches!(
-            policy.check(&twice),
-            Err(CosignatureError::QuorumNotMet { found: 1, .. })
-        ));
-        let two = format!("{one}{}", w3.cosign(&body, 102).unwrap());
-        let ok = policy.check(&two).unwrap();
-        assert_eq!(ok, vec![("w1.example".to_owned(), 100), ("w3.example".to_owned(), 102)]);
-        // The log signature still verifies with the cosignatures on the note.
-        assert_eq!(open_checkpoint(two.as_bytes(), &[log_key]).unwrap().size, 5);
-        // A cosignature for another checkpoint body does not count.
-        let other = body.replace("\n5\n", "\n6\n");
-        let moved = format!("{one}{}", w2.cosign(&other, 103).unwrap());
-        assert!(matches!(
-            policy.check(&moved),
-            Err(CosignatureError::QuorumNotMet { found: 1, .. })
-        ));
-        // A cosignature by an untrusted witness under a trusted name does not count.
-        let impostor = witness(9, "w2.example");
-        let forged = format!("{one}{}", impostor.cosign(&body, 104).unwrap());
-        assert!(matches!(
-            policy.check(&forged),
-            Err(CosignatureError::QuorumNotMet { found: 1, .. })
-        ));
-        // A changed timestamp breaks the signature.
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let line = w2.cosign(&body, 105).unwrap();
-        let (head, blob) = line.trim_end().rsplit_once(' ').unwrap();
-        let mut raw = b64.decode(blob).unwrap();
-        raw[11] ^= 1;
-        let tampered = format!("{one}{head} {}\n", b64.encode(raw));
-        assert!(matches!(
-            policy.check(&tampered),
-            Err(CosignatureError::QuorumNotMet { found: 1, .. })
-        ));
-        assert!(WitnessPolicy::none().check(&note).unwrap().is_empty());
-    }
-
-    #[test]
-    fn policies_that_would_trust_the_log_alone_are_refused() {
-        let w1 = witness(2, "w1.example");
-        assert!(WitnessPolicy::new(vec![], 0).is_err());
-        assert!(WitnessPolicy::new(vec![w1.public().clone()], 0).is_err());
-        assert!(WitnessPolicy::new(vec![w1.public().clone()], 2).is_err());
-        let same_key = WitnessKey::new("other.example", *w1.public().key()).unwrap();
-        assert!(WitnessPolicy::new(vec![w1.public().clone(), same_key], 1).is_err());
-        assert!(w1.cosign("x\n", u64::MAX).is_err());
     }
 }

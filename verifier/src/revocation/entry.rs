@@ -45,8 +45,10 @@ const ENTRY_LIMITS: Limits = Limits {
     max_depth: 3,
 };
 
-/// What kind of thing a subject digest names.
+/// What kind of thing a subject digest names. Later spec versions may add kinds
+/// (`lineage` was one), so matches outside this crate need a fallback arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum SubjectKind {
     /// A weightseal manifest digest: one signed release or derivative.
     Manifest,
@@ -185,8 +187,9 @@ impl FromStr for Action {
     }
 }
 
-/// Why an entry was issued.
+/// Why an entry was issued. Later spec versions may add reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// Safety fine-tuning or guardrails were stripped.
     GuardrailsRemoved,
@@ -347,15 +350,6 @@ impl EntryError {
             EntryError::Lineage { source, .. } if matches!(**source, LineageDocError::TooLarge { .. }) => "too_large",
             EntryError::Lineage { .. } => "bad_lineage",
             _ => "malformed",
-        }
-    }
-
-    /// The HTTP status for this refusal: 413 for `too_large`, else 400.
-    pub fn http_status(&self) -> u16 {
-        if self.code() == "too_large" {
-            413
-        } else {
-            400
         }
     }
 }

@@ -245,6 +245,7 @@ pub struct LocalState {
 
 /// What establishing the revocation status found.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Established {
     /// The sync report, when the sync succeeded.
     pub synced: Option<SyncReport>,

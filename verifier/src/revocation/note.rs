@@ -14,7 +14,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
@@ -25,9 +25,9 @@ pub const MAX_NOTE_SIZE: usize = 1 << 20;
 pub const MAX_SIGNATURES: usize = 100;
 
 /// Signature type identifier byte for Ed25519 (c2sp.org/signed-note).
-const ALG_ED25519: u8 = 0x01;
+pub const ALG_ED25519: u8 = 0x01;
 /// Every signature line starts with an em dash and a space.
-pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
+pub const SIG_PREFIX: &str = "\u{2014} ";
 /// Longest excerpt of untrusted input quoted in an error.
 const EXCERPT_CHARS: usize = 64;
 
@@ -199,7 +199,8 @@ fn excerpt(s: &str) -> String {
     out
 }
 
-pub(crate) fn hex4(id: &[u8; 4]) -> String {
+/// A key ID as the 8 hex digits of key strings and error messages.
+pub fn hex4(id: &[u8; 4]) -> String {
     format!("{:08x}", u32::from_be_bytes(*id))
 }
 
@@ -221,7 +222,7 @@ fn check_chars(text: &str) -> Result<(), NoteError> {
 
 /// Checks a key name: non-empty, no Unicode white space, no `+`, no control
 /// characters.
-pub(crate) fn check_name(name: &str) -> Result<(), NoteError> {
+pub fn check_name(name: &str) -> Result<(), NoteError> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.contains('+') {
@@ -251,7 +252,7 @@ pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
 }
 
 /// Parses an 8-digit hex key ID.
-fn parse_key_id(s: &str) -> Option<[u8; 4]> {
+pub fn parse_key_id(s: &str) -> Option<[u8; 4]> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -263,8 +264,8 @@ fn decode_typed_key(s: &str) -> Result<[u8; 32], KeyBlobError> {
     decode_key_of_type(s, ALG_ED25519)
 }
 
-/// Decodes `base64(alg || 32 bytes)`.
-pub(crate) fn decode_key_of_type(s: &str, alg_wanted: u8) -> Result<[u8; 32], KeyBlobError> {
+/// Decodes `base64(alg || 32 bytes)`, the key part of a key string, requiring type `alg_wanted`.
+pub fn decode_key_of_type(s: &str, alg_wanted: u8) -> Result<[u8; 32], KeyBlobError> {
     let raw = BASE64.decode(s).map_err(|_| KeyBlobError::Base64)?;
     match raw.split_first() {
         Some((&alg, rest)) if alg == alg_wanted => {
@@ -279,18 +280,23 @@ fn encode_typed_key(key: &[u8; 32]) -> String {
     encode_key_of_type(key, ALG_ED25519)
 }
 
-/// `base64(alg || 32 bytes)`.
-pub(crate) fn encode_key_of_type(key: &[u8; 32], alg: u8) -> String {
+/// `base64(alg || 32 bytes)`, the key part of a key string.
+pub fn encode_key_of_type(key: &[u8; 32], alg: u8) -> String {
     let mut raw = Vec::with_capacity(33);
     raw.push(alg);
     raw.extend_from_slice(key);
     BASE64.encode(raw)
 }
 
-/// Why a typed key blob was refused.
-pub(crate) enum KeyBlobError {
+/// Why a typed key blob was refused by [`decode_key_of_type`]; each caller words its own
+/// error (verifier key, signer key, witness key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBlobError {
+    /// Not standard base64.
     Base64,
+    /// The type byte is not the one wanted.
     Algorithm(u8),
+    /// The key is this many bytes, not 32.
     Length(usize),
 }
 
@@ -381,119 +387,10 @@ impl fmt::Display for NoteVerifierKey {
     }
 }
 
-/// A note signer key: a key name, its key ID and an Ed25519 signing key.
-///
-/// Its string form is `PRIVATE+KEY+<name>+<key ID>+<base64(0x01 || seed)>`.
-/// `Debug` does not print the secret.
-#[derive(Clone)]
-pub struct NoteSignerKey {
-    name: String,
-    key_id: [u8; 4],
-    key: SigningKey,
-}
-
-impl fmt::Debug for NoteSignerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NoteSignerKey")
-            .field("name", &self.name)
-            .field("key_id", &hex4(&self.key_id))
-            .finish_non_exhaustive()
-    }
-}
-
-impl NoteSignerKey {
-    /// A signer key for `name`, computing the key ID.
-    pub fn new(name: &str, key: SigningKey) -> Result<Self, NoteError> {
-        check_name(name)?;
-        Ok(Self {
-            name: name.to_owned(),
-            key_id: key_id(name, &key.verifying_key()),
-            key,
-        })
-    }
-
-    /// The key name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The key ID.
-    pub fn key_id(&self) -> [u8; 4] {
-        self.key_id
-    }
-
-    /// The Ed25519 signing key.
-    pub fn signing_key(&self) -> &SigningKey {
-        &self.key
-    }
-
-    /// The matching verifier key.
-    pub fn verifier_key(&self) -> NoteVerifierKey {
-        NoteVerifierKey {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.key.verifying_key(),
-        }
-    }
-
-    /// The secret key string `PRIVATE+KEY+<name>+<key ID>+<base64 seed>`.
-    /// Handle it as a secret.
-    pub fn to_key_string(&self) -> String {
-        format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex4(&self.key_id),
-            encode_typed_key(&self.key.to_bytes())
-        )
-    }
-
-    /// Signs `body` and returns the full signed note; see [`sign_note`].
-    pub fn sign(&self, body: &str) -> Result<String, NoteError> {
-        sign_note(body, &self.name, &self.key)
-    }
-}
-
-impl FromStr for NoteSignerKey {
-    type Err = NoteError;
-
-    fn from_str(s: &str) -> Result<Self, NoteError> {
-        let bad = |reason| NoteError::InvalidSignerKey { reason };
-        let rest = s
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(bad("expected PRIVATE+KEY+<name>+<key ID>+<key>"))?;
-        let (name, rest) = rest
-            .split_once('+')
-            .ok_or(bad("expected PRIVATE+KEY+<name>+<key ID>+<key>"))?;
-        let (id_hex, key_b64) = rest
-            .split_once('+')
-            .ok_or(bad("expected PRIVATE+KEY+<name>+<key ID>+<key>"))?;
-        check_name(name)?;
-        let stated = parse_key_id(id_hex).ok_or(bad("key ID is not 8 hex digits"))?;
-        let seed = decode_typed_key(key_b64).map_err(|e| match e {
-            KeyBlobError::Base64 => bad("key is not valid base64"),
-            KeyBlobError::Algorithm(alg) => NoteError::UnsupportedAlgorithm { alg },
-            KeyBlobError::Length(_) => bad("Ed25519 seed is not 32 bytes"),
-        })?;
-        let key = SigningKey::from_bytes(&seed);
-        let computed = key_id(name, &key.verifying_key());
-        if computed != stated {
-            return Err(NoteError::KeyIdMismatch {
-                name: name.to_owned(),
-                stated: hex4(&stated),
-                computed: hex4(&computed),
-            });
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            key_id: computed,
-            key,
-        })
-    }
-}
-
 /// Checks a note body: non-empty, ends with a newline, no control characters
-/// other than newline.
-fn check_body(body: &str) -> Result<(), NoteError> {
+/// other than newline. What a signer must check before signing (the log's signer lives in
+/// `weightseal-log`); [`open_note`] holds every note it opens to the same rules.
+pub fn check_body(body: &str) -> Result<(), NoteError> {
     if body.is_empty() {
         return Err(NoteError::EmptyBody);
     }
@@ -504,60 +401,27 @@ fn check_body(body: &str) -> Result<(), NoteError> {
     Ok(())
 }
 
-/// Signs `body` with the Ed25519 `key` under key name `name` and returns the
-/// signed note: `body`, a blank line and one signature line.
-///
-/// `body` must be non-empty, end with a newline and hold no control
-/// characters other than newline; the result must fit in [`MAX_NOTE_SIZE`].
-pub fn sign_note(body: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
-    check_body(body)?;
-    check_name(name)?;
-    finish_note(format!("{body}\n{}", signature_line(body, name, key)))
-}
-
-/// Signs `body` with each of `keys` in order: the note carries one signature line per key.
-/// A log in the middle of a key rotation signs with its new and its old key at once
-/// (spec/revocation.md §5.2), so clients pinned to either accept the same note.
-pub fn sign_note_by(body: &str, keys: &[&NoteSignerKey]) -> Result<String, NoteError> {
-    check_body(body)?;
-    if keys.is_empty() {
-        return Err(NoteError::NoSignatures);
-    }
-    let mut note = format!("{body}\n");
-    for k in keys {
-        note.push_str(&signature_line(body, &k.name, &k.key));
-    }
-    finish_note(note)
-}
-
-/// `— <name> base64(key ID || signature)\n` over `body` (name and body already checked).
-fn signature_line(body: &str, name: &str, key: &SigningKey) -> String {
-    let id = key_id(name, &key.verifying_key());
-    let signature = key.sign(body.as_bytes());
-    let mut blob = Vec::with_capacity(4 + Signature::BYTE_SIZE);
-    blob.extend_from_slice(&id);
-    blob.extend_from_slice(&signature.to_bytes());
-    format!("{SIG_PREFIX}{name} {}\n", BASE64.encode(blob))
-}
-
-fn finish_note(note: String) -> Result<String, NoteError> {
-    if note.len() > MAX_NOTE_SIZE {
-        return Err(NoteError::TooLarge {
-            size: note.len(),
-            max: MAX_NOTE_SIZE,
-        });
-    }
-    Ok(note)
-}
-
 /// A note whose signatures were checked by [`open_note`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedNote {
     /// The note text, including its final newline.
-    pub body: String,
+    pub(crate) body: String,
     /// Names of the known keys whose signatures verified, in note order,
     /// without duplicates.
-    pub verified_by: Vec<String>,
+    pub(crate) verified_by: Vec<String>,
+}
+
+impl OpenedNote {
+    /// The note text, including its final newline.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// Names of the known keys whose signatures verified, in note order, without
+    /// duplicates.
+    pub fn verified_by(&self) -> &[String] {
+        &self.verified_by
+    }
 }
 
 /// [`open_note`] for raw bytes: checks the size limit, then UTF-8.
@@ -828,10 +692,10 @@ fn parse_root(s: &str) -> Result<[u8; 32], NoteError> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::revocation::test_signing::TestSigner;
 
     // Test vectors from golang.org/x/mod/sumdb/note note_test.go.
     const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-    const PETER_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
     const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
                         then you don't know what your problem is.\n";
@@ -844,8 +708,8 @@ mod tests {
     fn enoch() -> NoteVerifierKey {
         ENOCH_VKEY.parse().unwrap()
     }
-    fn test_signer(name: &str, seed: u8) -> NoteSignerKey {
-        NoteSignerKey::new(name, SigningKey::from_bytes(&[seed; 32])).unwrap()
+    fn test_signer(name: &str, seed: u8) -> TestSigner {
+        TestSigner::new(name, seed)
     }
 
     #[test]
@@ -861,32 +725,12 @@ mod tests {
     }
 
     #[test]
-    fn go_signer_key_reproduces_signature_byte_for_byte() {
-        let s: NoteSignerKey = PETER_SKEY.parse().unwrap();
-        assert_eq!(s.name(), "PeterNeumann");
-        assert_eq!(s.key_id(), [0xc7, 0x4f, 0x20, 0xa3]);
-        assert_eq!(s.verifier_key(), peter());
-        assert_eq!(s.to_key_string(), PETER_SKEY);
-        let want = format!("{TEXT}\n{PETER_SIG}");
-        assert_eq!(s.sign(TEXT).unwrap(), want);
-        assert_eq!(sign_note(TEXT, "PeterNeumann", s.signing_key()).unwrap(), want);
-        // Debug does not leak the seed.
-        let dbg = format!("{s:?}");
-        assert!(dbg.contains("PeterNeumann") && !dbg.contains("AYEKFA"));
-    }
-
-    #[test]
     fn key_string_manglings_are_rejected() {
-        // As in Go's TestNewVerifier/TestNewSigner: every proper substring and
-        // every single-byte increment must fail.
-        for good in [PETER_VKEY, PETER_SKEY] {
-            let parse = |k: &str| {
-                if good == PETER_VKEY {
-                    k.parse::<NoteVerifierKey>().is_ok()
-                } else {
-                    k.parse::<NoteSignerKey>().is_ok()
-                }
-            };
+        // As in Go's TestNewVerifier: every proper substring and every single-byte
+        // increment must fail (the signer key string's half is in weightseal-log).
+        {
+            let good = PETER_VKEY;
+            let parse = |k: &str| k.parse::<NoteVerifierKey>().is_ok();
             assert!(parse(good));
             let b = good.as_bytes();
             for i in 0..=b.len() {
@@ -981,10 +825,6 @@ mod tests {
             open_note_bytes(big_body.as_bytes(), &[peter()]),
             Err(NoteError::TooLarge { .. })
         ));
-        assert!(matches!(
-            sign_note(&big_body, "x", test_signer("x", 1).signing_key()),
-            Err(NoteError::TooLarge { .. })
-        ));
     }
 
     #[test]
@@ -1044,7 +884,7 @@ mod tests {
         // A signature by another key, labelled with a known name and key ID,
         // is checked against the known key and fails.
         let other = test_signer("PeterNeumann", 3);
-        let signed = other.sign(TEXT).unwrap();
+        let signed = other.sign(TEXT);
         let sig_b64 = signed.rsplit(' ').next().unwrap().trim_end();
         let mut blob = BASE64.decode(sig_b64).unwrap();
         blob[..4].copy_from_slice(&peter().key_id());
@@ -1125,34 +965,15 @@ mod tests {
         );
         let s = test_signer("quasimodo.example/salvatore", 7);
         let body = "Ognuno sta solo sul cuor della terra\n\n\u{2014} not a signature\n\n";
-        let note = s.sign(body).unwrap();
+        let note = s.sign(body);
         let opened = open_note(&note, &[s.verifier_key()]).unwrap();
         assert_eq!(opened.body, body);
         assert_eq!(opened.verified_by, ["quasimodo.example/salvatore"]);
     }
 
     #[test]
-    fn sign_rejects_bad_input() {
-        let k = test_signer("x", 1);
-        assert_eq!(k.sign(""), Err(NoteError::EmptyBody));
-        assert_eq!(k.sign("abc"), Err(NoteError::MissingTrailingNewline));
-        assert!(matches!(k.sign("a\tb\n"), Err(NoteError::ControlCharacter { .. })));
-        assert!(matches!(
-            sign_note("a\n", "bad name", k.signing_key()),
-            Err(NoteError::InvalidKeyName { .. })
-        ));
-        assert!(matches!(
-            sign_note("a\n", "a+b", k.signing_key()),
-            Err(NoteError::InvalidKeyName { .. })
-        ));
-    }
-
-    #[test]
-    fn signer_key_round_trip() {
+    fn verifier_key_round_trip() {
         let s = test_signer("example.com/log", 42);
-        let parsed: NoteSignerKey = s.to_key_string().parse().unwrap();
-        assert_eq!(parsed.to_key_string(), s.to_key_string());
-        assert_eq!(parsed.verifier_key(), s.verifier_key());
         let vk: NoteVerifierKey = s.verifier_key().to_string().parse().unwrap();
         assert_eq!(vk, s.verifier_key());
     }
@@ -1193,7 +1014,7 @@ mod tests {
             c.validate().unwrap();
             assert_eq!(Checkpoint::parse_body(&c.to_body()).unwrap(), c);
             let s = test_signer(&c.origin, 11);
-            let note = s.sign(&c.to_body()).unwrap();
+            let note = s.sign(&c.to_body());
             let opened = open_note(&note, &[s.verifier_key()]).unwrap();
             assert_eq!(Checkpoint::parse_body(&opened.body).unwrap(), c);
             // Another log's key does not open it.

@@ -28,7 +28,7 @@ use std::fmt;
 
 use ed25519_dalek::Signature;
 
-use crate::revocation::note::{check_name, hex4, sign_note_by, split_note, NoteError, NoteSignerKey, NoteVerifierKey};
+use crate::revocation::note::{check_name, hex4, split_note, NoteError, NoteVerifierKey};
 
 /// The first line of every rotation statement.
 pub const ROTATION_HEADER: &str = "weightseal-log-rotation/v1";
@@ -199,14 +199,29 @@ pub enum RotationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationStatement {
     /// The log origin (both keys' name).
-    pub origin: String,
+    pub(crate) origin: String,
     /// The key retired; its signature authorizes the rotation.
-    pub old: NoteVerifierKey,
+    pub(crate) old: NoteVerifierKey,
     /// The key announced.
-    pub new: NoteVerifierKey,
+    pub(crate) new: NoteVerifierKey,
 }
 
 impl RotationStatement {
+    /// The log's origin (the name of both keys).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The key being retired (the authority for the rotation).
+    pub fn old_key(&self) -> &NoteVerifierKey {
+        &self.old
+    }
+
+    /// The key being announced.
+    pub fn new_key(&self) -> &NoteVerifierKey {
+        &self.new
+    }
+
     /// The statement that `old` hands over to `new`; both must be named by the same origin
     /// and be different keys.
     pub fn new(old: NoteVerifierKey, new: NoteVerifierKey) -> Result<Self, RotationError> {
@@ -246,15 +261,6 @@ impl RotationStatement {
             "{ROTATION_HEADER}\n{}\nold {}\nnew {}\n",
             self.origin, self.old, self.new
         )
-    }
-
-    /// Signs the statement that `old` hands over to `new` with both keys (old first) and
-    /// returns it with its leaf bytes. Ed25519 is deterministic, so the same two keys always
-    /// give the same leaf: a log appends it once.
-    pub fn sign(old: &NoteSignerKey, new: &NoteSignerKey) -> Result<(Self, Vec<u8>), RotationError> {
-        let statement = Self::new(old.verifier_key(), new.verifier_key())?;
-        let note = sign_note_by(&statement.body(), &[old, new]).map_err(RotationError::Note)?;
-        Ok((statement, note.into_bytes()))
     }
 
     /// Decodes and verifies a rotation leaf: the exact four-line body, exactly two signature
@@ -349,12 +355,20 @@ impl RotationStatement {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
+    use crate::revocation::test_signing::{test_note, TestSigner};
 
     const ORIGIN: &str = "example.test/log";
 
-    fn signer(seed: u8) -> NoteSignerKey {
-        NoteSignerKey::new(ORIGIN, SigningKey::from_bytes(&[seed; 32])).unwrap()
+    fn signer(seed: u8) -> TestSigner {
+        TestSigner::new(ORIGIN, seed)
+    }
+
+    /// What the log's `sign_rotation` (weightseal-log) writes: the statement signed by the old
+    /// key, then the new.
+    fn sign(old: &TestSigner, new: &TestSigner) -> Result<(RotationStatement, Vec<u8>), RotationError> {
+        let statement = RotationStatement::new(old.verifier_key(), new.verifier_key())?;
+        let note = test_note(&statement.body(), &[old, new]);
+        Ok((statement, note.into_bytes()))
     }
 
     fn text(leaf: &[u8]) -> String {
@@ -364,7 +378,7 @@ mod tests {
     #[test]
     fn signed_statement_round_trips_and_is_told_apart_from_entries() {
         let (old, new) = (signer(1), signer(2));
-        let (statement, leaf) = RotationStatement::sign(&old, &new).unwrap();
+        let (statement, leaf) = sign(&old, &new).unwrap();
         assert!(is_rotation_leaf(&leaf));
         assert!(!is_rotation_leaf(b"weightseal-log-rotation/v10\n"));
         assert!(!is_rotation_leaf(&[0xa2, 0x63]));
@@ -372,13 +386,13 @@ mod tests {
         assert_eq!(statement.old, old.verifier_key());
         assert_eq!(statement.new, new.verifier_key());
         // Deterministic: the same rotation is the same leaf.
-        assert_eq!(RotationStatement::sign(&old, &new).unwrap().1, leaf);
+        assert_eq!(sign(&old, &new).unwrap().1, leaf);
     }
 
     #[test]
     fn follow_replaces_only_a_pinned_old_key() {
         let (old, new, other) = (signer(1), signer(2), signer(3));
-        let (s, _) = RotationStatement::sign(&old, &new).unwrap();
+        let (s, _) = sign(&old, &new).unwrap();
         assert_eq!(s.follow(&[old.verifier_key()]), Some(vec![new.verifier_key()]));
         assert_eq!(
             s.follow(&[old.verifier_key(), new.verifier_key()]),
@@ -391,7 +405,7 @@ mod tests {
     #[test]
     fn statements_that_must_be_refused() {
         let (old, new, other) = (signer(1), signer(2), signer(3));
-        let (s, leaf) = RotationStatement::sign(&old, &new).unwrap();
+        let (s, leaf) = sign(&old, &new).unwrap();
         let good = text(&leaf);
         let body = s.body();
         let sigs: Vec<&str> = good[body.len() + 1..].lines().collect();
@@ -408,13 +422,13 @@ mod tests {
             Err(RotationError::SignatureOrder { role: Role::Old, .. })
         ));
         // A third key's signature in place of the new key's.
-        let third = sign_note_by(&body, &[&old, &other]).unwrap();
+        let third = test_note(&body, &[&old, &other]);
         assert!(matches!(
             RotationStatement::from_leaf(third.as_bytes()),
             Err(RotationError::SignatureOrder { role: Role::New, .. })
         ));
         // The new key's signature over another body (a forged announcement).
-        let (_, other_leaf) = RotationStatement::sign(&old, &other).unwrap();
+        let (_, other_leaf) = sign(&old, &other).unwrap();
         let forged = text(&other_leaf).replace(&other.verifier_key().to_string(), &new.verifier_key().to_string());
         assert!(matches!(
             RotationStatement::from_leaf(forged.as_bytes()),
@@ -435,13 +449,10 @@ mod tests {
             RotationStatement::from_leaf(good.replace("\nold ", "\nolder ").as_bytes()),
             Err(RotationError::KeyLine { role: Role::Old })
         ));
+        assert!(matches!(sign(&old, &old), Err(RotationError::SameKey { .. })));
+        let elsewhere = TestSigner::new("other.test/log", 2);
         assert!(matches!(
-            RotationStatement::sign(&old, &old),
-            Err(RotationError::SameKey { .. })
-        ));
-        let elsewhere = NoteSignerKey::new("other.test/log", SigningKey::from_bytes(&[2; 32])).unwrap();
-        assert!(matches!(
-            RotationStatement::sign(&old, &elsewhere),
+            sign(&old, &elsewhere),
             Err(RotationError::KeyName { role: Role::New, .. })
         ));
         assert!(matches!(

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 use crate::revocation::merkle::Hash;
-use crate::revocation::note::{open_note_bytes, sign_note_by, Checkpoint, NoteError, NoteSignerKey, NoteVerifierKey};
+use crate::revocation::note::{open_note_bytes, Checkpoint, NoteError, NoteVerifierKey};
 
 /// The first line of every snapshot body.
 pub const SNAPSHOT_HEADER: &str = "weightseal-snapshot/v1";
@@ -132,18 +132,6 @@ fn check_origin(origin: &str) -> Result<(), SnapshotError> {
 }
 
 impl Snapshot {
-    /// A snapshot of `checkpoint`'s tree, issued at `issued` and valid for `ttl_secs`.
-    pub fn for_checkpoint(checkpoint: &Checkpoint, version: u64, issued: u64, ttl_secs: u64) -> Snapshot {
-        Snapshot {
-            origin: checkpoint.origin.clone(),
-            version,
-            size: checkpoint.size,
-            root: checkpoint.root,
-            issued,
-            expires: issued.saturating_add(ttl_secs),
-        }
-    }
-
     /// The note body (seven lines, each ending in a newline).
     pub fn to_body(&self) -> Result<String, SnapshotError> {
         check_origin(&self.origin)?;
@@ -225,37 +213,6 @@ impl Snapshot {
         Ok(snapshot)
     }
 
-    /// Signs the snapshot with the log key; the key name must be the origin.
-    pub fn sign(&self, key: &NoteSignerKey) -> Result<String, SnapshotError> {
-        if key.name() != self.origin {
-            return Err(SnapshotError::WrongOrigin {
-                what: "snapshot",
-                found: self.origin.clone(),
-                signed_by: vec![key.name().to_string()],
-            });
-        }
-        key.sign(&self.to_body()?).map_err(|source| SnapshotError::Note {
-            what: "snapshot",
-            source,
-        })
-    }
-
-    /// Signs the snapshot with each of `keys` (one signature line each), as a log does during a
-    /// key rotation (spec/revocation.md §5.2); every key name must be the origin.
-    pub fn sign_by(&self, keys: &[&NoteSignerKey]) -> Result<String, SnapshotError> {
-        if let Some(k) = keys.iter().find(|k| k.name() != self.origin) {
-            return Err(SnapshotError::WrongOrigin {
-                what: "snapshot",
-                found: self.origin.clone(),
-                signed_by: vec![k.name().to_string()],
-            });
-        }
-        sign_note_by(&self.to_body()?, keys).map_err(|source| SnapshotError::Note {
-            what: "snapshot",
-            source,
-        })
-    }
-
     /// Opens a signed snapshot note with the pinned log keys and parses it. Does not
     /// check expiry (see [`Snapshot::check_fresh`]).
     pub fn open(note: &[u8], keys: &[NoteVerifierKey]) -> Result<Snapshot, SnapshotError> {
@@ -310,41 +267,6 @@ fn open_log_note(
     Ok((opened.body, opened.verified_by))
 }
 
-/// Signs a checkpoint with the log key; the key name must be the origin.
-pub fn sign_checkpoint(checkpoint: &Checkpoint, key: &NoteSignerKey) -> Result<String, SnapshotError> {
-    let note = |source| SnapshotError::Note {
-        what: "checkpoint",
-        source,
-    };
-    checkpoint.validate().map_err(note)?;
-    if key.name() != checkpoint.origin {
-        return Err(SnapshotError::WrongOrigin {
-            what: "checkpoint",
-            found: checkpoint.origin.clone(),
-            signed_by: vec![key.name().to_string()],
-        });
-    }
-    key.sign(&checkpoint.to_body()).map_err(note)
-}
-
-/// Signs a checkpoint with each of `keys` (one signature line each), as a log does during a
-/// key rotation (spec/revocation.md §5.2); every key name must be the origin.
-pub fn sign_checkpoint_by(checkpoint: &Checkpoint, keys: &[&NoteSignerKey]) -> Result<String, SnapshotError> {
-    let note = |source| SnapshotError::Note {
-        what: "checkpoint",
-        source,
-    };
-    checkpoint.validate().map_err(note)?;
-    if let Some(k) = keys.iter().find(|k| k.name() != checkpoint.origin) {
-        return Err(SnapshotError::WrongOrigin {
-            what: "checkpoint",
-            found: checkpoint.origin.clone(),
-            signed_by: vec![k.name().to_string()],
-        });
-    }
-    sign_note_by(&checkpoint.to_body(), keys).map_err(note)
-}
-
 /// Opens a signed checkpoint note with the pinned log keys and parses it; its origin
 /// must be the name of a key whose signature verified.
 pub fn open_checkpoint(note: &[u8], keys: &[NoteVerifierKey]) -> Result<Checkpoint, SnapshotError> {
@@ -367,10 +289,10 @@ pub fn open_checkpoint(note: &[u8], keys: &[NoteVerifierKey]) -> Result<Checkpoi
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use ed25519_dalek::SigningKey;
+    use crate::revocation::test_signing::TestSigner;
 
-    fn signer(name: &str, seed: u8) -> NoteSignerKey {
-        NoteSignerKey::new(name, SigningKey::from_bytes(&[seed; 32])).unwrap()
+    fn signer(name: &str, seed: u8) -> TestSigner {
+        TestSigner::new(name, seed)
     }
 
     fn snap() -> Snapshot {
@@ -385,21 +307,23 @@ mod tests {
     }
 
     #[test]
-    fn body_round_trip_and_signing() {
+    fn body_round_trip_and_opening() {
         let s = snap();
         let body = s.to_body().unwrap();
         assert!(body.starts_with("weightseal-snapshot/v1\nweightseal-revocations\nversion 7\nsize 300\nroot "));
         assert_eq!(Snapshot::parse_body(&body).unwrap(), s);
         let k = signer(DEFAULT_ORIGIN, 1);
-        let note = s.sign(&k).unwrap();
+        let note = k.sign(&body);
         assert_eq!(Snapshot::open(note.as_bytes(), &[k.verifier_key()]).unwrap(), s);
         let other = signer(DEFAULT_ORIGIN, 2);
         assert!(matches!(
             Snapshot::open(note.as_bytes(), &[other.verifier_key()]),
             Err(SnapshotError::Note { .. })
         ));
+        // Signed, but not by a key named as the snapshot's origin.
+        let stranger = signer("other", 1);
         assert!(matches!(
-            s.sign(&signer("other", 1)),
+            Snapshot::open(stranger.sign(&body).as_bytes(), &[stranger.verifier_key()]),
             Err(SnapshotError::WrongOrigin { .. })
         ));
     }
@@ -442,7 +366,7 @@ mod tests {
             root: [1; 32],
             extensions: vec![],
         };
-        let note = sign_checkpoint(&cp, &k).unwrap();
+        let note = k.sign(&cp.to_body());
         assert_eq!(open_checkpoint(note.as_bytes(), &[k.verifier_key()]).unwrap(), cp);
         assert!(snap().matches(&Checkpoint {
             size: 300,
@@ -451,15 +375,13 @@ mod tests {
         }));
         // Signed by the pinned key but under another origin.
         let stranger = signer("elsewhere", 1);
-        let foreign = stranger
-            .sign(
-                &Checkpoint {
-                    origin: "other-log".into(),
-                    ..cp
-                }
-                .to_body(),
-            )
-            .unwrap();
+        let foreign = stranger.sign(
+            &Checkpoint {
+                origin: "other-log".into(),
+                ..cp
+            }
+            .to_body(),
+        );
         assert!(matches!(
             open_checkpoint(foreign.as_bytes(), &[stranger.verifier_key()]),
             Err(SnapshotError::WrongOrigin { .. })

@@ -607,6 +607,7 @@ pub enum Matched {
 
 /// A revoked subject found in a model.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Hit {
     /// What matched.
     pub matched: Matched,
@@ -616,6 +617,7 @@ pub struct Hit {
 
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// Size held before.
     pub old_size: u64,
@@ -2075,46 +2077,12 @@ mod tests {
     }
 
     #[test]
-    fn a_followed_rotation_is_persisted_and_checked_against_the_leaves_on_load() {
-        use crate::revocation::note::NoteSignerKey;
-        use crate::revocation::testing::Publisher;
-        use ed25519_dalek::SigningKey;
-        let signer = |seed| NoteSignerKey::new("example.test/log", SigningKey::from_bytes(&[seed; 32])).unwrap();
-        let (old, new) = (signer(1), signer(2));
-        let mut log = Publisher::new(new.clone());
-        log.also_signed_by = vec![old.clone()];
-        log.append_raw(RotationStatement::sign(&old, &new).unwrap().1);
-        let export = tempfile::tempdir().unwrap();
-        log.export(export.path(), 1000).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
-        state.sync(&DirSource::new(export.path()), 1001).unwrap();
-        assert_eq!(state.keys(), &[new.verifier_key()]);
-        assert_eq!(state.size(), 1);
-        assert!(state.entries().is_empty());
-        drop(state);
-        let state = RevocationState::open(dir.path(), vec![old.verifier_key()]).unwrap();
-        assert_eq!(state.keys(), &[new.verifier_key()]);
-        drop(state);
-        // A state file that lost its followed keys disagrees with the statement it commits.
-        let path = dir.path().join(STATE_FILE);
-        let (s, c, size, len, keys) = decode_state_file(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(keys, Some(vec![new.verifier_key().to_string()]));
-        fs::write(&path, encode_state_file(&s, &c, size, len, None).unwrap()).unwrap();
-        assert!(matches!(
-            RevocationState::open(dir.path(), vec![old.verifier_key()]),
-            Err(RevocationError::Corrupt { .. })
-        ));
-    }
-
-    #[test]
     fn log_signers_names_only_the_log_keys_of_a_note() {
-        use crate::revocation::note::NoteSignerKey;
-        use ed25519_dalek::SigningKey;
-        let log = NoteSignerKey::new("example.test/log", SigningKey::from_bytes(&[1; 32])).unwrap();
-        let witness = NoteSignerKey::new("witness.test/w", SigningKey::from_bytes(&[2; 32])).unwrap();
+        use crate::revocation::test_signing::{test_note, TestSigner};
+        let log = TestSigner::new("example.test/log", 1);
+        let witness = TestSigner::new("witness.test/w", 2);
         let body = "example.test/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
-        let note = crate::revocation::note::sign_note_by(body, &[&log, &witness]).unwrap();
+        let note = test_note(body, &[&log, &witness]);
         assert_eq!(log_signers(note.as_bytes()), vec![LogKeyRef::of(&log.verifier_key())]);
         assert!(log_signers(b"junk").is_empty());
     }

@@ -1,6 +1,6 @@
-//! Test support (hidden from the docs): a minimal in-process log publisher that writes a
-//! static export with the exact paths and formats of spec/revocation.md, so that client
-//! tests and benchmarks need no server. Not a server: no policy, no storage.
+//! A minimal in-process log publisher that writes a static export with the exact paths and
+//! formats of spec/revocation.md, so that client tests, fuzz targets and benchmarks need no
+//! server. Not a server: no policy, no storage.
 
 use std::fs;
 use std::path::Path;
@@ -8,16 +8,20 @@ use std::path::Path;
 use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 
-use crate::keys::PublicKey;
-use crate::revocation::cosignature::WitnessSigner;
-use crate::revocation::entry::{Entry, EntryError, SignedEntry};
-use crate::revocation::merkle::{self, MerkleTree};
-use crate::revocation::note::{Checkpoint, NoteSignerKey};
-use crate::revocation::snapshot::{sign_checkpoint_by, Snapshot, SnapshotError, DEFAULT_TTL_SECS};
-use crate::revocation::tile::{
-    consistency_proof_path, encode_tile, hash_tiles, proof_to_hex, tiles_covering, ConsistencyProofDoc,
-    CHECKPOINT_PATH, SNAPSHOT_PATH, TILE_WIDTH,
+use weightseal_verifier::revocation::entry::{Entry, EntryError, SignedEntry};
+use weightseal_verifier::revocation::merkle::{self, MerkleTree};
+use weightseal_verifier::revocation::note::Checkpoint;
+use weightseal_verifier::revocation::snapshot::{SnapshotError, DEFAULT_TTL_SECS};
+use weightseal_verifier::revocation::tile::{
+    consistency_proof_path, encode_tile, tiles_covering, ConsistencyProofDoc, CHECKPOINT_PATH, SNAPSHOT_PATH,
+    TILE_WIDTH,
 };
+use weightseal_verifier::PublicKey;
+
+use crate::cosignature::WitnessSigner;
+use crate::note::NoteSignerKey;
+use crate::snapshot::{sign_checkpoint_by, sign_snapshot_by, snapshot_for_checkpoint};
+use crate::tile::{hash_tiles, proof_to_hex};
 
 /// An in-memory log that can sign checkpoints and snapshots and write a static export.
 #[derive(Debug)]
@@ -103,7 +107,8 @@ impl Publisher {
     /// Signs a new snapshot (next version) of the current tree issued at `issued`.
     pub fn snapshot_note(&mut self, issued: u64) -> Result<String, SnapshotError> {
         self.version += 1;
-        Snapshot::for_checkpoint(&self.checkpoint(), self.version, issued, self.ttl).sign_by(&self.signers())
+        let snapshot = snapshot_for_checkpoint(&self.checkpoint(), self.version, issued, self.ttl);
+        sign_snapshot_by(&snapshot, &self.signers())
     }
 
     fn signers(&self) -> Vec<&NoteSignerKey> {
