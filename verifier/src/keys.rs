@@ -139,19 +139,17 @@ impl PublicKey {
     /// Reads an SPKI PEM file.
     pub fn from_pem_file(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io {
-            path: shown.clone(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_KEY_FILE_BYTES {
-            return Err(KeyError::TooLarge {
-                path: shown,
+        let text = crate::bounded::read_text_file_within(path, MAX_KEY_FILE_BYTES).map_err(|e| match e {
+            crate::bounded::ReadWithinError::TooLarge { size } => KeyError::TooLarge {
+                path: shown.clone(),
                 size,
                 limit: MAX_KEY_FILE_BYTES,
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+            },
+            crate::bounded::ReadWithinError::Io(source) => KeyError::Io {
+                path: shown.clone(),
+                source,
+            },
+        })?;
         Self::from_pem(&text, &shown)
     }
 

@@ -216,20 +216,24 @@ impl IssuerPolicy {
 
     /// Reads and parses a JSON configuration file (at most [`MAX_POLICY_BYTES`]).
     pub fn from_json_file(path: &Path) -> Result<Self, PolicyConfigError> {
+        use weightseal_verifier::bounded::{read_text_file_within, ReadWithinError};
         let shown = path.display().to_string();
-        let io = |source| PolicyConfigError::Io {
-            path: shown.clone(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_POLICY_BYTES {
-            return Err(PolicyConfigError::TooLarge {
-                path: shown,
+        let text = read_text_file_within(path, MAX_POLICY_BYTES).map_err(|e| match e {
+            ReadWithinError::TooLarge { size } => PolicyConfigError::TooLarge {
+                path: shown.clone(),
                 size,
                 limit: MAX_POLICY_BYTES,
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+            },
+            ReadWithinError::Io(source) => PolicyConfigError::Io {
+                path: shown.clone(),
+                source,
+            },
+            // `ReadWithinError` may grow; a new reason is still a failure to read the file.
+            other => PolicyConfigError::Io {
+                path: shown.clone(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?;
         Self::from_json(&text)
     }
 

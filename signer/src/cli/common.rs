@@ -16,12 +16,9 @@ pub fn signature_path(model: &Path, given: Option<&Path>) -> PathBuf {
 
 /// Whether a small file looks like a PEM private key (for hints only).
 fn looks_like(path: &Path, label: &str) -> bool {
-    match std::fs::metadata(path) {
-        Ok(m) if m.len() <= 64 * 1024 => std::fs::read(path)
-            .map(|b| String::from_utf8_lossy(&b).contains(label))
-            .unwrap_or(false),
-        _ => false,
-    }
+    weightseal_verifier::bounded::read_file_within(path, 64 * 1024)
+        .map(|b| String::from_utf8_lossy(&b).contains(label))
+        .unwrap_or(false)
 }
 
 /// Reads a trusted public key. Any failure is exit 2: the command cannot run.

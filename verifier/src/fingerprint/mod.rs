@@ -270,21 +270,18 @@ pub fn load(path: &Path) -> Result<Fingerprint, FingerprintError> {
     })
 }
 
-/// Reads a whole small file, refusing one over `limit` bytes before reading it.
+/// Reads a whole small file, refusing one over `limit` bytes ([`crate::bounded`]).
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FingerprintError> {
-    let io = |source| FingerprintError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > limit {
-        return Err(FingerprintError::File {
+    crate::bounded::read_file_within(path, limit).map_err(|e| match e {
+        crate::bounded::ReadWithinError::TooLarge { size } => FingerprintError::File {
             path: path.to_path_buf(),
             source: FingerprintFileError::TooLarge { size, limit },
-        });
-    }
-    std::fs::read(path).map_err(io)
+        },
+        crate::bounded::ReadWithinError::Io(source) => FingerprintError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn read_exact_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, FingerprintError> {

@@ -315,19 +315,18 @@ impl Bundle {
 
     /// Reads and decodes a bundle file.
     pub fn read(path: &Path) -> Result<Bundle, BundleError> {
-        let io = |source| BundleError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_BUNDLE_BYTES {
-            return Err(BundleError::TooLarge {
+        let bytes = crate::bounded::read_file_within(path, MAX_BUNDLE_BYTES).map_err(|e| match e {
+            crate::bounded::ReadWithinError::TooLarge { size } => BundleError::TooLarge {
                 path: path.display().to_string(),
                 size,
                 limit: MAX_BUNDLE_BYTES,
-            });
-        }
-        Self::from_bytes(&std::fs::read(path).map_err(io)?)
+            },
+            crate::bounded::ReadWithinError::Io(source) => BundleError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+        })?;
+        Self::from_bytes(&bytes)
     }
 }
 
