@@ -430,7 +430,7 @@ impl Log {
     /// whatever the witnesses (or storing their cosignatures) do, so a failure here is logged,
     /// never reported as a failed append.
     async fn witness_logged(&self) {
-        if let Err(e) = self.witness_now().await {
+        if let Err(e) = self.witness_locked().await {
             tracing::error!(error = %e, "cannot add the witnesses' cosignatures to the checkpoint");
         }
     }
@@ -441,6 +441,13 @@ impl Log {
     /// logged and left out; the checkpoint is published either way (clients decide whether
     /// the cosignatures it has are enough).
     pub async fn witness_now(&self) -> Result<WitnessReport, LogError> {
+        let _guard = self.write.lock().await;
+        self.witness_locked().await
+    }
+
+    /// [`Log::witness_now`] for a caller holding the write lock, which every store write
+    /// and publication happens under.
+    async fn witness_locked(&self) -> Result<WitnessReport, LogError> {
         let mut witnesses = self.witnesses.lock().await;
         let published = self.published();
         let mut report = WitnessReport {
@@ -817,6 +824,10 @@ impl Log {
     /// Catches up with what other replicas published: if the store's latest snapshot is newer
     /// than ours, reads the new leaves, checks the root and signature, and publishes it.
     pub async fn refresh(&self) -> Result<(), LogError> {
+        // Read the store under the write lock: a record read before an append of ours
+        // finished (sealed, but not yet cosigned) would otherwise replace the cosigned
+        // checkpoint that append publishes, and the log would serve it without its witnesses.
+        let _guard = self.write.lock().await;
         let Some(latest) = self.store.latest_snapshot().await? else {
             return Ok(());
         };
@@ -830,7 +841,6 @@ impl Log {
                 latest.version, latest.size, current.size
             )));
         }
-        let _guard = self.write.lock().await;
         self.catch_up(latest.size).await?;
         self.check_record(&latest)?;
         if !self.signed_by_us(&latest) {

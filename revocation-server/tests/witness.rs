@@ -17,8 +17,9 @@ use weightseal_log::cosignature::WitnessSigner;
 use weightseal_log::note::NoteSignerKey;
 use weightseal_log::testing::Publisher;
 use weightseal_server::export::export;
+use weightseal_server::store::{CommitOutcome, Hash, NewEntry, SealFn, SnapshotRecord, Store, StoreError};
 use weightseal_server::witness::{encode_request, parse_request, router, Refusal, Witness, WitnessEndpoint};
-use weightseal_server::Log;
+use weightseal_server::{open_store, Log, LogOptions};
 use weightseal_verifier::revocation::cosignature::{WitnessKey, WitnessPolicy};
 use weightseal_verifier::revocation::state::{DirSource, RevocationError, RevocationState};
 
@@ -334,4 +335,127 @@ fn the_witness_and_serve_commands_cosign_end_to_end_and_the_witness_survives_a_r
     assert_eq!(status, 422);
     witness.kill().unwrap();
     witness.wait().unwrap();
+}
+
+/// A store that pins a catch-up read inside an append: once armed, the append's commit waits
+/// (up to a second) for the next `latest_snapshot` to have read the store, and that read then
+/// waits for `release` before it answers. What a replica's catch-up loop does when its tick
+/// falls between an append's commit and its cosignatures.
+#[derive(Debug, Default)]
+struct PinnedRead {
+    inner: Option<Arc<dyn Store>>,
+    armed: std::sync::atomic::AtomicBool,
+    committed: tokio::sync::Notify,
+    read_done: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl PinnedRead {
+    fn inner(&self) -> &Arc<dyn Store> {
+        self.inner.as_ref().unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PinnedRead {
+    fn describe(&self) -> String {
+        self.inner().describe()
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.inner().count().await
+    }
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<Hash>, StoreError> {
+        self.inner().leaf_hashes(start, end).await
+    }
+    async fn bodies(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner().bodies(start, end).await
+    }
+    async fn find_leaf(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        self.inner().find_leaf(leaf_hash).await
+    }
+    async fn latest_snapshot(&self) -> Result<Option<SnapshotRecord>, StoreError> {
+        let read = self.inner().latest_snapshot().await;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.read_done.notify_one();
+            self.release.notified().await;
+        }
+        read
+    }
+    async fn set_checkpoint(&self, version: u64, checkpoint: String) -> Result<(), StoreError> {
+        self.inner().set_checkpoint(version, checkpoint).await
+    }
+    async fn commit_with_lineage(
+        &self,
+        entries: Vec<NewEntry>,
+        lineage: Vec<(Hash, Vec<u8>)>,
+        known: u64,
+        seal: SealFn,
+    ) -> Result<CommitOutcome, StoreError> {
+        let outcome = self.inner().commit_with_lineage(entries, lineage, known, seal).await;
+        if self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.committed.notify_one();
+            // A catch-up that waits for the write lock cannot read now: go on after a while.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.read_done.notified()).await;
+        }
+        outcome
+    }
+    async fn lineage(&self, digest: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner().lineage(digest).await
+    }
+    async fn lineage_digests(&self) -> Result<Vec<Hash>, StoreError> {
+        self.inner().lineage_digests().await
+    }
+}
+
+/// CI caught this once: the catch-up loop read the sealed, not yet cosigned checkpoint, the
+/// append then published the cosigned one, and the loop replaced it by what it had read, so
+/// the log served its checkpoint without the witnesses' cosignatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_during_an_append_does_not_strip_the_cosignatures() {
+    let w = World::new();
+    let backend = sqlite();
+    let store = Arc::new(PinnedRead {
+        inner: Some(open_store(&backend.url).await.unwrap()),
+        ..PinnedRead::default()
+    });
+    let signer = weightseal_server::keys::note_signer(ORIGIN, w.log_key.clone()).unwrap();
+    let options = LogOptions {
+        origin: ORIGIN.to_owned(),
+        snapshot_ttl: std::time::Duration::from_secs(86_400),
+    };
+    let log = Arc::new(Log::open(store.clone(), signer, options, true).await.unwrap());
+    let cosigner = witness_signer(70, "witness.test/any");
+    log.set_witnesses(vec![WitnessEndpoint {
+        url: serve(lying_witness(cosigner.clone())).await,
+        key: cosigner.public().clone(),
+    }])
+    .await;
+    let cosigned = |log: &Log| {
+        let served = String::from_utf8(log.published().checkpoint.to_vec()).unwrap();
+        assert!(
+            cosigner.public().cosigned(&served).unwrap().is_some(),
+            "served without the cosignature: {served}"
+        );
+    };
+
+    let entry = weightseal_verifier::revocation::entry::Submission::from_bytes(&hub_submission(&w, 1))
+        .unwrap()
+        .entry
+        .as_bytes()
+        .to_vec();
+    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let appender = tokio::spawn({
+        let log = Arc::clone(&log);
+        async move { log.append(entry).await.unwrap() }
+    });
+    store.committed.notified().await;
+    let catch_up = tokio::spawn({
+        let log = Arc::clone(&log);
+        async move { log.refresh().await }
+    });
+    appender.await.unwrap();
+    cosigned(&log);
+    store.release.notify_one();
+    catch_up.await.unwrap().unwrap();
+    cosigned(&log);
 }

@@ -343,8 +343,11 @@ fn revocation_fails_closed_without_fresh_status() {
         .ok()
         .stderr_has("UNKNOWN");
 
-    // A state synced from a log whose snapshots live 6 seconds.
-    let mut server = ServerProcess::start(&w.log, &["--snapshot-ttl", "6s", "--resign-interval", "1s"]);
+    // A state synced from a log whose snapshots live 20 seconds: long enough that the steps
+    // until the offline check below (revoke, sync, stopping the server, a new process) fit
+    // inside it on a loaded CI machine; the test then waits out the rest of the lifetime.
+    const TTL: Duration = Duration::from_secs(20);
+    let mut server = ServerProcess::start(&w.log, &["--snapshot-ttl", "20s", "--resign-interval", "1s"]);
     let url = server.url.clone();
     w.revoke(
         &url,
@@ -354,6 +357,8 @@ fn revocation_fails_closed_without_fresh_status() {
     )
     .ok();
     w.verify(&w.base, &url, "short", &[]).ok();
+    // The snapshot this sync holds was issued before now, so it expires before now + TTL.
+    let synced = std::time::Instant::now();
     assert!(
         server.guard.terminate(Duration::from_secs(10)),
         "the server did not stop cleanly"
@@ -365,7 +370,8 @@ fn revocation_fails_closed_without_fresh_status() {
     w.verify(&w.derived, &url, "short", &[])
         .code(1)
         .stderr_has("guardrails-removed");
-    std::thread::sleep(Duration::from_secs(7));
+    // Past its expiry, with 2 s for the whole seconds the note counts in.
+    std::thread::sleep((TTL + Duration::from_secs(2)).saturating_sub(synced.elapsed()));
     // Expired and no server: refused; the unsafe flag loads the base but never a known revocation.
     w.verify(&w.base, &url, "short", &[]).code(1).stderr_has("stale");
     w.check(&w.base, &url, "short").code(1);
