@@ -231,7 +231,10 @@ async fn open_log(
     Ok(Arc::new(log))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one parameter per `serve` flag, handed over from the parsed command line"
+)]
 async fn serve(
     listen: String,
     key: PathBuf,

@@ -1,6 +1,6 @@
 //! Every endpoint through `app(state)` with `tower::ServiceExt::oneshot` (no socket), against
 //! SQLite and against PostgreSQL: `sqlite::*` and `postgres::*` run the same suite.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
 
 mod common;
 

@@ -3,7 +3,12 @@
 //! a revoked key stays dead (item 1), a batch is appended all or nothing (item 3), readers
 //! never see a torn publication under concurrent writers on two replicas (item 5), and a body
 //! declared over the limit is refused at once.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

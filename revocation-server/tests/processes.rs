@@ -1,6 +1,6 @@
 //! The real binary as separate processes: two replicas sharing one PostgreSQL store, and the
 //! default SQLite database created in the current folder on first start.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
 
 mod common;
 

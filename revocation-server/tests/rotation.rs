@@ -4,7 +4,12 @@
 //! either key sync during the transition, a rotated client refuses notes signed only by the
 //! retired key, a key nobody announced is refused by name, a client that missed the transition
 //! still follows the statement in the log, and the log refuses to sign with a retired key.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

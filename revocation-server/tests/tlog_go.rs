@@ -6,7 +6,12 @@
 //! Needs `go` and `golang.org/x/mod` (Debian: `apt-get install golang-go
 //! golang-golang-x-mod-dev`). Without them the test says what is missing and passes, unless
 //! `WEIGHTSEAL_REQUIRE_TLOG_GO=1` (set in CI), where it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! a witness refuses what does not extend the checkpoint it holds (409, 422) and keeps
 //! refusing after a restart; a log that shows two trees gets a quorum for one of them at most;
 //! a client requiring 2 of 3 refuses the other; a lone lying witness makes no difference.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 mod common;
 

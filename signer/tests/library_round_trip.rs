@@ -1,7 +1,7 @@
 //! Library-level round trips on the reference fixtures (written by Python safetensors
 //! and llama.cpp's gguf writer, not by this project).
 
-#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,11 @@
 //! a clean clone works too. `WEIGHTSEAL_BIN=/path/to/weightseal` overrides all of this.
 //!
 //! These helpers panic on anything unexpected: they only serve tests.
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test-support helpers: they panic on anything unexpected and only serve tests"
+)]
 
 use std::ffi::OsStr;
 use std::os::unix::fs::FileExt;

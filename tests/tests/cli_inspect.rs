@@ -1,5 +1,5 @@
 //! `weightseal inspect`, lineage, and `weightseal demo`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use serde_json::json;
 use weightseal_e2e::*;

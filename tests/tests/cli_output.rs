@@ -1,5 +1,5 @@
 //! Output conventions: a closed stdout pipe is not an error; errors are printed once.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::process::{Command, Stdio};
 

@@ -1,5 +1,5 @@
 //! `weightseal verify --policy FILE`, `$WEIGHTSEAL_POLICY`, and warn mode through the CLI.
-#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,5 +1,5 @@
 //! `weightseal sign` then `verify` on every fixture, and `diff` between fixtures.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Tampering: every change to a signed model, its signature file or its trust setup
 //! makes `weightseal verify` exit 1, and stderr names what is wrong.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

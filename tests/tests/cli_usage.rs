@@ -1,5 +1,5 @@
 //! Exit status 2 (the command could not run) and `verify --tensors`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! End to end: `weightseal-server` as a separate process on a 127.0.0.1 port, the real
 //! `weightseal` CLI as the lab, the hub and the runtime; the static export behind
 //! `python3 -m http.server`; bundles; fail-closed behaviour.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

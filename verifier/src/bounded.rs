@@ -52,7 +52,7 @@ pub fn read_text_file_within(path: &Path, limit: u64) -> Result<String, ReadWith
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // A test fails by panicking.
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 
@@ -92,7 +92,7 @@ mod tests {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-#[allow(clippy::unwrap_used)] // A test fails by panicking.
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod callers {
     //! A reader of a small file is bounded by construction: given `/dev/zero` (size 0,
     //! endless) it stops at its limit instead of reading until memory runs out. (A bundle

@@ -25,7 +25,7 @@
 //!   that shrank is the truncation case above.
 //! - Parsers never run on mapped memory: headers are copied out first, then parsed
 //!   and hashed from the same copy, so the bytes parsed are the bytes hashed.
-#![allow(unsafe_code)] // reason: memory-mapping files; see the SAFETY notes above.
+#![allow(unsafe_code, reason = "memory-mapping files; see the SAFETY notes above")]
 
 use std::fs::File;
 use std::io;

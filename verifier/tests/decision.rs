@@ -2,7 +2,12 @@
 //! status with pins, lock and a clock that fails closed, warn mode, and the policy file
 //! deciding exactly as the same policy built in code. Revocation data comes from an
 //! in-test publisher writing a static export (no server needed).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // reason: tests fail loudly
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! weightseal-verifier --test format_vectors` from the inputs built in `inputs()`; a normal
 //! run only checks. Regenerating is a format change: it must come with a spec change.
 
-#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 use std::collections::BTreeMap;
 use std::path::Path;

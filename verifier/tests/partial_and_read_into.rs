@@ -1,6 +1,6 @@
 //! Partial verification and the race-free read-into API.
 
-#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 use std::path::{Path, PathBuf};
 

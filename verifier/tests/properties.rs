@@ -1,7 +1,7 @@
 //! Property tests: chunks tile every file exactly, and any single changed byte anywhere
 //! in a signed model is detected by full verification.
 
-#![allow(clippy::unwrap_used)] // reason: tests fail loudly on any unexpected error
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;

@@ -3,7 +3,12 @@
 //! the source does not serve it or serves another one; a bundle carries the documents; the
 //! state folder gives them back after a reopen; the decision flags descendants of the fork
 //! and passes a sibling fine-tune.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::fs;
 use std::path::Path;

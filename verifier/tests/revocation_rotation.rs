@@ -4,7 +4,12 @@
 //! publishes), and statements that MUST be refused, each naming its `RotationError` variant.
 //! Signatures are deterministic: `WEIGHTSEAL_REGEN_VECTORS=1 cargo test -p weightseal-verifier
 //! --test revocation_rotation` rewrites the identical file unless the format changed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::PathBuf;
 

@@ -1,7 +1,12 @@
 //! Client sync against a static export written by an in-test publisher: the happy path,
 //! status semantics, lookups, bundles, crash safety, and one test per attack of issue 3.
 //! Every attack test asserts the specific error AND that the state on disk is unchanged.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,12 @@
 //! snapshot, a tile, a consistency proof, and negative vectors that name the error they
 //! must produce. `WEIGHTSEAL_REGEN_VECTORS=1` rewrites the file (signatures are
 //! deterministic, so regenerating an unchanged format gives the same file).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use std::path::PathBuf;
 

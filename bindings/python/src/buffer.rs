@@ -1,6 +1,9 @@
 //! The one place this crate touches memory it does not own: the writable buffer of the
 //! array a tensor is read into.
-#![allow(unsafe_code)] // reason: a `&mut [u8]` over a Python buffer has no safe constructor; see SAFETY below
+#![allow(
+    unsafe_code,
+    reason = "a `&mut [u8]` over a Python buffer has no safe constructor; see SAFETY below"
+)]
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;

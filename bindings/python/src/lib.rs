@@ -92,7 +92,10 @@ impl PyPolicy {
     #[pyo3(signature = (trusted_keys, threshold, revocations, log_keys, state, mode,
         max_staleness_secs=None, unsigned_models=None, allow_unsigned_files_unsafe=false,
         unsafe_ignore_revocation_status=false))]
-    #[allow(clippy::too_many_arguments)] // reason: mirrors the keyword arguments of weightseal.Policy
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword arguments of weightseal.Policy"
+    )]
     fn build(
         py: Python<'_>,
         trusted_keys: Vec<PathBuf>,

@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests: backends (a temporary SQLite file, or a fresh
 //! PostgreSQL schema dropped afterwards), keys, issuers files, signed entries, one-shot calls.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "shared by every test binary, each using some of it; a test fails by panicking"
+)]
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;

@@ -1260,7 +1260,7 @@ fn check_batch(entries: &[SignedEntry]) -> Result<(), EntryError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 

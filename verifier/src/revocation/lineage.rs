@@ -519,7 +519,7 @@ fn decode_values(raw: &[u8], expected: usize, at: &str) -> Result<Vec<f32>, Line
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 

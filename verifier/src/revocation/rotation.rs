@@ -352,7 +352,7 @@ impl RotationStatement {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
     use crate::revocation::test_signing::{test_note, TestSigner};

@@ -286,7 +286,7 @@ pub fn open_checkpoint(note: &[u8], keys: &[NoteVerifierKey]) -> Result<Checkpoi
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
     use crate::revocation::test_signing::TestSigner;

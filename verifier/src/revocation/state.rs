@@ -2031,7 +2031,7 @@ fn decode_state_file(bytes: &[u8]) -> Result<StateFields, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
     use crate::revocation::merkle::MerkleTree;
