@@ -32,6 +32,7 @@ pub mod decision;
 pub mod diff;
 mod digest;
 pub mod envelope;
+mod fields;
 pub mod fingerprint;
 pub mod format;
 // Entry points for the fuzz targets only (see fuzz/README.md).

@@ -766,6 +766,20 @@ fn damaged_committed_entries_are_detected_on_open() {
     ));
 }
 
+/// The state file is not a manifest: its errors say which field of the state file is wrong,
+/// and nothing about manifests (they once came out as "manifest field state.…").
+#[test]
+fn a_state_file_missing_a_field_is_corrupt_and_named_as_a_state_file() {
+    let (f, _) = synced(3);
+    // {"v": 1}: valid CBOR, but no snapshot, checkpoint, size or entry length.
+    fs::write(f.state_dir.join(STATE_FILE), [0xa1, 0x61, b'v', 0x01]).unwrap();
+    let err = RevocationState::open(&f.state_dir, vec![log_key().verifier_key()]).unwrap_err();
+    assert!(matches!(err, RevocationError::Corrupt { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("field state.snapshot: missing"), "{text}");
+    assert!(!text.contains("manifest"), "{text}");
+}
+
 #[test]
 fn tile_paths_are_the_export_layout() {
     let (f, _) = synced(300);

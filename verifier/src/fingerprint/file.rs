@@ -5,7 +5,7 @@ use ciborium::Value;
 
 use super::{plan, Fingerprint, TensorPrint, FINGERPRINT_VERSION};
 use crate::cbor::{self, CborError, Limits};
-use crate::manifest::{Fields, ManifestError};
+use crate::fields::{FieldError, Fields};
 
 /// Largest fingerprint file.
 pub const MAX_FILE_BYTES: usize = 64 << 20;
@@ -96,14 +96,13 @@ pub enum FingerprintFileError {
     },
 }
 
-impl From<ManifestError> for FingerprintFileError {
-    fn from(e: ManifestError) -> Self {
+impl From<FieldError> for FingerprintFileError {
+    fn from(e: FieldError) -> Self {
         match e {
-            ManifestError::Cbor(c) => FingerprintFileError::Cbor(c),
-            ManifestError::Field { field, problem } => FingerprintFileError::Field { field, problem },
-            other => FingerprintFileError::Field {
+            FieldError::Field { field, problem } => FingerprintFileError::Field { field, problem },
+            limit @ FieldError::Limit { .. } => FingerprintFileError::Field {
                 field: "fingerprint".into(),
-                problem: other.to_string(),
+                problem: limit.to_string(),
             },
         }
     }

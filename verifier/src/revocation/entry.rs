@@ -16,8 +16,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey};
 
 use crate::cbor::{self, CborError, Item, Limits, Reader};
 use crate::digest::Digest;
+use crate::fields::{FieldError, Fields};
 use crate::keys::{KeyId, PublicKey};
-use crate::manifest::{Fields, ManifestError};
 use crate::revocation::lineage::{LineageDoc, LineageDocError, MAX_LINEAGE_DOC_BYTES};
 use crate::revocation::merkle::{self, Hash};
 
@@ -354,14 +354,13 @@ impl EntryError {
     }
 }
 
-impl From<ManifestError> for EntryError {
-    fn from(e: ManifestError) -> Self {
+impl From<FieldError> for EntryError {
+    fn from(e: FieldError) -> Self {
         match e {
-            ManifestError::Cbor(c) => EntryError::Cbor(c),
-            ManifestError::Field { field, problem } => EntryError::Field { field, problem },
-            other => EntryError::Field {
+            FieldError::Field { field, problem } => EntryError::Field { field, problem },
+            limit @ FieldError::Limit { .. } => EntryError::Field {
                 field: String::new(),
-                problem: other.to_string(),
+                problem: limit.to_string(),
             },
         }
     }

@@ -34,8 +34,9 @@ use rayon::prelude::*;
 
 use crate::cbor::{self, Limits};
 use crate::digest::Digest;
+use crate::fields::{FieldError, Fields};
 use crate::keys::KeyId;
-use crate::manifest::{Fields, FileEntry, Manifest};
+use crate::manifest::{FileEntry, Manifest};
 use crate::revocation::cosignature::{CosignatureError, WitnessPolicy};
 use crate::revocation::entry::{
     verify_signatures, Action, EntryError, IssuerKeys, Reason, SignedEntry, Subject, SubjectKind,
@@ -2001,7 +2002,7 @@ fn sorted_keys(keys: &[NoteVerifierKey]) -> Vec<String> {
 
 fn decode_state_file(bytes: &[u8]) -> Result<StateFields, String> {
     let value = cbor::decode(bytes, STATE_LIMITS).map_err(|e| e.to_string())?;
-    let inner = || -> Result<_, crate::ManifestError> {
+    let inner = || -> Result<_, FieldError> {
         let mut f = Fields::new(value, "state")?;
         let v = f.required("v")?.uint()?;
         let snapshot = f.required("snapshot")?.text()?;

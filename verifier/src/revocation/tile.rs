@@ -132,10 +132,10 @@ pub fn encode_publication(checkpoint: &str, snapshot: &str) -> Result<Vec<u8>, T
 /// Decodes a publication document into its (checkpoint, snapshot) note texts. The notes are
 /// not opened here: the caller verifies them with its pinned keys.
 pub fn decode_publication(bytes: &[u8]) -> Result<(String, String), TileError> {
-    let bad = |e: crate::ManifestError| TileError::Publication { problem: e.to_string() };
+    let bad = |e: crate::fields::FieldError| TileError::Publication { problem: e.to_string() };
     let value =
         cbor::decode(bytes, PUBLICATION_LIMITS).map_err(|e| TileError::Publication { problem: e.to_string() })?;
-    let mut f = crate::manifest::Fields::new(value, "publication").map_err(bad)?;
+    let mut f = crate::fields::Fields::new(value, "publication").map_err(bad)?;
     let checkpoint = f.required("checkpoint").and_then(|v| v.text()).map_err(bad)?;
     let snapshot = f.required("snapshot").and_then(|v| v.text()).map_err(bad)?;
     f.finish().map_err(bad)?;
