@@ -12,7 +12,6 @@
 //! read first) is replaced only once everything it points to is there.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use weightseal_log::tile::hash_tiles;
@@ -65,18 +64,8 @@ fn write_atomic(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), ExportError>
         path: path.clone(),
         source,
     };
-    let dir = path.parent().unwrap_or(root);
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(&path).map_err(|e| io(e.error))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io)?;
-    }
-    Ok(())
+    std::fs::create_dir_all(path.parent().unwrap_or(root)).map_err(io)?;
+    weightseal_verifier::atomic::write_file(&path, bytes).map_err(io)
 }
 
 /// Writes the log's current publication into `dir`.

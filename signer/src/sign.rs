@@ -1,7 +1,6 @@
 //! Hashing a model into a manifest and signing it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::Signer as _;
@@ -187,38 +186,14 @@ pub fn cosign(
     Ok(sig)
 }
 
-/// Writes a signature file atomically: a temporary file in the same folder, fsync,
-/// rename. A crash leaves either the old file or the new one, never half of one.
-///
-/// The file is made readable by everyone (0644): a signature file holds no secret, and
-/// the runtime or web server that checks it often runs as another user. (The temporary
-/// file starts as 0600, so the permissions are set before the rename publishes it.)
+/// Writes a signature file atomically ([`weightseal_verifier::atomic::write_file`]): a
+/// crash leaves either the old file or the new one, never half of one. The file is
+/// readable by everyone (0644): a signature file holds no secret, and the runtime or web
+/// server that checks it often runs as another user.
 pub fn write_signature_file(path: &Path, sig: &SignatureFile) -> Result<(), SignError> {
     let bytes = sig.to_bytes()?;
-    let err = |source| SignError::Write {
+    weightseal_verifier::atomic::write_file(path, &bytes).map_err(|source| SignError::Write {
         path: path.into(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".weightseal-sig-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(&bytes).map_err(err)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Make the rename itself durable; failure here is not worth failing the command.
-        let _ = d.sync_all();
-    }
-    Ok(())
+    })
 }

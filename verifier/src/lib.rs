@@ -25,6 +25,7 @@
 //! Default features pull in no async runtime and no command-line parser.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod bounded;
 mod cbor;
 pub mod clock;

@@ -765,21 +765,10 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RevocationError + '_ {
     }
 }
 
-/// Writes `bytes` to `dir/name` atomically: temporary file, fsync, rename, fsync dir.
+/// Writes `bytes` to `dir/name` through [`crate::atomic::write_file`].
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RevocationError> {
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let target = dir.join(name);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io_err(&target))
+    crate::atomic::write_file(&target, bytes).map_err(io_err(&target))
 }
 
 fn corrupt(path: &Path, problem: impl Into<String>) -> RevocationError {
